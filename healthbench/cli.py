@@ -1,0 +1,188 @@
+"""The ``healthbench`` command: run | tasks | models | show | leaderboard.
+
+Flags follow lm-eval's habits (``--model NAME --model-args k=v,k=v --tasks a,b``). Exit codes:
+0 done, 2 bad input (unknown task, malformed YAML, bad model args, missing data, a model lacking a
+needed capability), 1 anything else. Errors are one clear line, not a traceback (``--debug``
+shows it).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DEFAULT_TASKS = "samples"
+DEFAULT_MODEL = "tiny"
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL, help="registered model name (default: tiny)")
+    p.add_argument("--model-args", default="", help="k=v,k=v passed to the model plugin")
+    p.add_argument("--tasks", default=DEFAULT_TASKS,
+                   help="comma-separated task or group names (default: the bundled samples)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding the benchmarks (default: $HEALTHBENCH_DATA or "
+                        "~/.cache/healthbench/data)")
+    p.add_argument("--output-path", type=Path, default=Path("results"))
+    p.add_argument("--run-id", default=None, help="re-using a run id resumes that run")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                   help="resume the run in RUN_DIR (skips samples already written)")
+    p.add_argument("--batch-size", default="auto", help="N or 'auto'")
+    p.add_argument("--limit", type=int, default=None, help="first N samples of each task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
+    p.add_argument("--include-path", type=Path, action="append", default=[],
+                   help="an extra folder of task YAML files (repeatable)")
+    p.add_argument("--workers", type=int, default=4, help="image-decoding threads")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--leaderboard", type=Path, default=None,
+                   help="refresh this leaderboard file from --output-path after the run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="healthbench", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_args(sub.add_parser("run", help="evaluate a model on tasks"))
+    p = sub.add_parser("tasks", help="list tasks and groups")
+    p.add_argument("--include-path", type=Path, action="append", default=[])
+    sub.add_parser("models", help="list model plugins (built-in and installed)")
+    p = sub.add_parser("show", help="show a task's config, or a run's tables")
+    p.add_argument("name", help="task name or run directory")
+    p.add_argument("--include-path", type=Path, action="append", default=[])
+    p = sub.add_parser("leaderboard", help="write leaderboard.md from a results folder")
+    p.add_argument("results", type=Path, nargs="?", default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("leaderboard.md"))
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from healthbench.data.base import default_data_root
+    from healthbench.evaluator import RunSpec, default_run_id, evaluate
+    from healthbench.models.base import parse_model_args
+    from healthbench.runner import RunSettings
+    from healthbench.task_index import TaskIndex
+
+    index = TaskIndex.build(args.include_path)
+    tasks = index.resolve([t.strip() for t in args.tasks.split(",") if t.strip()])
+    if args.resume is not None:
+        args.output_path, args.run_id = args.resume.parent, args.resume.name
+        if not args.resume.is_dir():
+            raise FileNotFoundError(f"--resume: no run directory at {args.resume}")
+    if args.batch_size != "auto":
+        try:
+            batch_size: int | str = int(args.batch_size)
+            if batch_size < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"--batch-size: expected a positive integer or 'auto', got "
+                             f"{args.batch_size!r}") from None
+    else:
+        batch_size = "auto"
+    spec = RunSpec(
+        model=args.model, model_args=parse_model_args(args.model_args), tasks=tasks,
+        data_root=args.data_root or default_data_root(), output_path=args.output_path,
+        run_id=args.run_id or default_run_id(args.model), seed=args.seed, limit=args.limit,
+        device=args.device,
+        settings=RunSettings(batch_size=batch_size, workers=args.workers,
+                             progress=not args.no_progress and sys.stderr.isatty()),
+    )
+    payload = evaluate(spec)
+    run_dir = spec.output_path / spec.run_id
+    print((run_dir / "tables.md").read_text(encoding="utf-8"))
+    errors = sum(t["n_errors"] for t in payload["tasks"].values())
+    print(f"run {spec.run_id}: {len(payload['tasks'])} task(s), "
+          f"{sum(t['n'] for t in payload['tasks'].values())} samples scored, {errors} errors; "
+          f"written to {run_dir}")
+    if args.leaderboard is not None:
+        from healthbench.report.leaderboard import write_leaderboard
+
+        print(f"leaderboard: {write_leaderboard(spec.output_path, args.leaderboard)}")
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from healthbench.task_index import TaskIndex
+
+    index = TaskIndex.build(args.include_path)
+    for name, task in sorted(index.tasks.items()):
+        print(f"{name:28s} v{task.version:6s} {task.output:5s} {task.dataset.format:14s} "
+              f"{task.description}")
+    for name, group in sorted(index.groups.items()):
+        print(f"{name:28s} group  {', '.join(group.tasks)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from healthbench.catalog import MODELS
+
+    for name in MODELS.names():
+        try:
+            cls = MODELS.get(name)
+            caps = ", ".join(sorted(getattr(cls, "capabilities", ())))
+            doc = (cls.__doc__ or "").strip().split("\n")[0]
+        except Exception as exc:  # a broken third-party plugin must not hide the others
+            caps, doc = "?", f"(failed to load: {exc})"
+        print(f"{name:12s} [{caps}] {doc}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    path = Path(args.name)
+    if path.is_dir() and (path / "tables.md").exists():
+        print((path / "tables.md").read_text(encoding="utf-8"))
+        return 0
+    from healthbench.task_index import TaskIndex
+
+    index = TaskIndex.build(args.include_path)
+    if args.name in index.groups:
+        group = index.groups[args.name]
+        print(f"group {group.name} ({group.source}): {', '.join(group.tasks)}")
+        return 0
+    task = index.resolve([args.name])[0]
+    print(Path(task.source).read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from healthbench.report.leaderboard import write_leaderboard
+
+    print(f"wrote {write_leaderboard(args.results, args.out)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "show": cmd_show,
+            "leaderboard": cmd_leaderboard}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from healthbench.data.base import DatasetMissingError, UnsafePathError
+    from healthbench.models.base import ModelArgsError
+    from healthbench.registry import UnknownNameError
+    from healthbench.runner import CapabilityError
+    from healthbench.taskconfig import TaskConfigError
+
+    user_errors = (TaskConfigError, ModelArgsError, UnknownNameError, CapabilityError,
+                   DatasetMissingError, UnsafePathError, FileNotFoundError, ValueError)
+    try:
+        return COMMANDS[args.command](args)
+    except user_errors as exc:
+        if args.debug:
+            raise
+        print(f"healthbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("healthbench: interrupted; rerun the same command (or --resume) to continue",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""A whole run: tasks × one model → results/<run-id>/ (samples, results.json, tables).
+
+Kept short on purpose: loading, running, scoring and aggregating each live in their own module;
+this one only wires them together and records what was run.
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from healthbench import __version__
+from healthbench.aggregate import summarize_task
+from healthbench.catalog import METRICS
+from healthbench.data.prepare import load_task_data
+from healthbench.metrics.base import Metric
+from healthbench.models.base import Model, create_model, public_args
+from healthbench.results import environment, git_sha, write_results, write_tables
+from healthbench.runner import RunSettings, check_capabilities, run_task
+from healthbench.taskconfig import TaskConfig
+from healthbench.types import Sample, SampleError
+
+log = logging.getLogger("healthbench")
+
+
+@dataclass
+class RunSpec:
+    model: str
+    model_args: dict[str, Any]
+    tasks: list[TaskConfig]
+    data_root: Path
+    output_path: Path
+    run_id: str
+    seed: int = 0
+    limit: int | None = None
+    device: str | None = None
+    settings: RunSettings = field(default_factory=RunSettings)
+    command: str = field(default_factory=lambda: shlex.join(sys.argv))
+
+
+def default_run_id(model: str) -> str:
+    return f"{model}_{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def build_metrics(task: TaskConfig) -> list[Metric]:
+    return [METRICS.get(m.name)(**m.args) for m in task.metrics]
+
+
+def dedupe(items: Sequence[Sample | SampleError]) -> list[Sample | SampleError]:
+    """A repeated id would make resume ambiguous: later repeats become errors under a new id."""
+    seen: dict[str, int] = {}
+    out: list[Sample | SampleError] = []
+    for item in items:
+        if item.id in seen:
+            seen[item.id] += 1
+            out.append(SampleError(f"{item.id}#dup{seen[item.id]}", f"sample {item.id!r}",
+                                   "duplicate sample id in the dataset"))
+        else:
+            seen[item.id] = 0
+            out.append(item)
+    return out
+
+
+def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
+    """Run every task of ``spec``; returns the results.json payload (also written to disk)."""
+    run_dir = spec.output_path / spec.run_id
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if model is None:
+        model = create_model(spec.model, spec.model_args, device=spec.device)
+    check_capabilities(model, spec.model, spec.tasks)
+    payload: dict[str, Any] = {
+        "schema_version": 1, "run_id": spec.run_id,
+        "model": {"name": spec.model, "args": public_args(spec.model_args),
+                  "info": model.describe()},
+        "harness": {"version": __version__, "git_sha": git_sha()},
+        "env": environment(), "seed": spec.seed, "command": spec.command,
+        "limit": spec.limit, "started": started, "tasks": {},
+    }
+    try:
+        for task in spec.tasks:
+            t0 = time.perf_counter()
+            loaded, checksum = load_task_data(task, spec.data_root)
+            items = dedupe(loaded.items)
+            if spec.limit is not None:
+                items = items[:spec.limit]
+            metrics = build_metrics(task)
+            records = run_task(task, model, metrics, items,
+                               run_dir / task.name / "samples.jsonl", spec.settings)
+            block = summarize_task(metrics, records, task.group_by, spec.seed)
+            payload["tasks"][task.name] = {
+                "version": task.version, "data_checksum": checksum, "source": task.source,
+                "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
+                **block, "seconds": round(time.perf_counter() - t0, 2)}
+            payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_results(run_dir, payload)  # after every task: a later crash keeps this one
+    finally:
+        model.close()
+    write_tables(run_dir, payload)
+    return payload

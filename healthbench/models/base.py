@@ -1,0 +1,113 @@
+"""The model plugin contract: one batched call, declared capabilities, order kept.
+
+A plugin subclasses ``Model``, declares ``capabilities`` (``text``, ``image``, and optionally
+``loglikelihood``) and implements ``generate``: a list of Requests in, a list of Responses out,
+same length and order. Nothing outside ``models/`` knows how a model works inside; nothing inside
+knows which benchmark it serves. Register built-ins with ``@MODELS.register("name")``; third
+parties declare an entry point in the ``healthbench.models`` group::
+
+    [options.entry_points]
+    healthbench.models =
+        mymodel = mypackage.plugin:MyModel
+
+Model arguments arrive as keyword arguments from ``--model-args k=v,k=v`` (values already typed:
+int, float, bool, or str).
+"""
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Mapping, Sequence
+
+from healthbench.types import Request, Response
+
+CAPABILITIES = ("text", "image", "loglikelihood")
+
+
+class ModelArgsError(ValueError):
+    """Model arguments the plugin does not accept or cannot use."""
+
+
+class Model(ABC):
+    """Base class of every model plugin."""
+
+    #: What the model can produce: "text", "image", "loglikelihood" (score_choices).
+    capabilities: ClassVar[frozenset[str]] = frozenset({"text"})
+    #: Batch size used for ``--batch-size auto`` unless the plugin overrides ``auto_batch_size``.
+    default_batch_size: ClassVar[int] = 8
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """One Response per Request, in order. Raise only for failures of the whole batch."""
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        """For each request, a score per ``request.choices`` (higher = more likely)."""
+        raise NotImplementedError(f"{type(self).__name__} does not score choices")
+
+    def auto_batch_size(self, requests: Sequence[Request]) -> int:
+        return self.default_batch_size
+
+    def describe(self) -> dict[str, Any]:
+        """Facts recorded in results.json (variant, parameter count…); no secrets."""
+        return {}
+
+    def close(self) -> None:
+        """Free memory/connections; called once when the run ends."""
+
+
+def secret_arg(name: str) -> bool:
+    """Argument names whose values are never written anywhere (results, logs, HTML)."""
+    lowered = name.lower()
+    return any(word in lowered for word in ("key", "token", "secret", "password", "auth"))
+
+
+def public_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ("<redacted>" if secret_arg(k) else v) for k, v in args.items()}
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """``"a=1,b=x,c=true"`` → ``{"a": 1, "b": "x", "c": True}``; a bare word is an error."""
+    args: dict[str, Any] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ModelArgsError(f"--model-args: expected key=value, got {part!r}")
+        key, value = (s.strip() for s in part.split("=", 1))
+        args[key] = _typed(value)
+    return args
+
+
+def _typed(value: str) -> Any:
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def create_model(name: str, args: Mapping[str, Any], device: str | None = None) -> Model:
+    """Instantiate a registered model with its arguments; unknown arguments are named."""
+    from healthbench.catalog import MODELS
+
+    cls = MODELS.get(name)
+    params = inspect.signature(cls).parameters
+    kwargs = dict(args)
+    if device is not None and "device" in params:
+        kwargs.setdefault("device", device)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            accepted = ", ".join(p for p in params if p != "self") or "none"
+            raise ModelArgsError(f"model {name!r} does not accept {', '.join(unknown)} "
+                                 f"(accepted: {accepted})")
+    try:
+        model = cls(**kwargs)
+    except TypeError as exc:
+        raise ModelArgsError(f"model {name!r}: {exc}") from exc
+    if not isinstance(model, Model):
+        raise ModelArgsError(f"model {name!r} does not implement healthbench.models.Model")
+    return model

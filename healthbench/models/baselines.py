@@ -1,0 +1,128 @@
+"""Chance baselines and replay of saved outputs.
+
+``random``: for multiple-choice requests, one option letter drawn uniformly; for choice scoring,
+uniform random scores; for image requests, **uniform noise** the size of the first input image
+(not the input itself: reproducing the input is the ``identity`` baseline of the generation
+suites). Draws depend only on (seed, task, sample id), so results do not depend on batch size or
+order.
+
+``replay``: responses read from a file, so outputs made elsewhere can be scored. Accepts lines of
+``{"task", "id", "response"}`` or a previous run's samples.jsonl (a file, or a run directory
+holding ``<task>/samples.jsonl``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from healthbench.catalog import MODELS
+from healthbench.models.base import Model, ModelArgsError
+from healthbench.types import Request, Response
+
+
+def _rng(seed: int, request: Request) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}\0{request.task}\0{request.sample_id}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+@MODELS.register("random")
+class RandomModel(Model):
+    """Uniform chance: a random option letter, random choice scores, or a noise image."""
+
+    capabilities = frozenset({"text", "image", "loglikelihood"})
+    default_batch_size = 64
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        out = []
+        for request in requests:
+            rng = _rng(self.seed, request)
+            if request.output == "image":
+                size = request.images[0].size[::-1] if request.images else (256, 256)
+                out.append(Response(image=rng.integers(0, 256, (*size, 3), dtype=np.uint8)))
+            elif request.options:
+                letters = list(request.options)
+                out.append(Response(text=letters[int(rng.integers(len(letters)))]))
+            else:
+                out.append(Response(text=""))
+        return out
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        return [Response(choice_scores=tuple(float(x) for x in
+                                             _rng(self.seed, r).random(len(r.choices))))
+                for r in requests]
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "chance baseline", "seed": self.seed}
+
+
+@MODELS.register("replay")
+class ReplayModel(Model):
+    """Responses from a JSONL file or a previous run, matched by (task, id)."""
+
+    capabilities = frozenset({"text", "image", "loglikelihood"})
+    default_batch_size = 256
+
+    def __init__(self, path: str, task: str | None = None) -> None:
+        self.path = Path(path)
+        self.default_task = task
+        self.responses: dict[tuple[str, str], Any] = {}
+        files = sorted(self.path.glob("*/samples.jsonl")) if self.path.is_dir() else [self.path]
+        if not files or not all(f.is_file() for f in files):
+            raise ModelArgsError(f"replay: no responses file at {self.path} (a JSONL file of "
+                                 '{"task", "id", "response"} lines or a run directory)')
+        for file in files:
+            self._read(file)
+
+    def _read(self, file: Path) -> None:
+        with open(file, encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    task = row.get("task") or self.default_task
+                    key = (str(task), str(row["id"]))
+                    value = row["response"]
+                except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                    raise ModelArgsError(f"replay: {file} line {lineno}: expected a JSON object "
+                                         f"with task, id and response ({exc})") from exc
+                if row.get("error") and value is None:
+                    continue  # a failed sample of an earlier run has no response to replay
+                self.responses[key] = value
+
+    def _lookup(self, request: Request) -> Any:
+        return self.responses.get((request.task, request.sample_id))
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        out = []
+        for request in requests:
+            value = self._lookup(request)
+            if value is None:
+                out.append(Response(error=f"replay: no saved response for task "
+                                          f"{request.task!r} id {request.sample_id!r}"))
+            elif request.output == "image":
+                out.append(Response(image=np.asarray(value, dtype=np.float64)))
+            else:
+                out.append(Response(text=str(value)))
+        return out
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        out = []
+        for request in requests:
+            value = self._lookup(request)
+            if isinstance(value, list) and len(value) == len(request.choices):
+                out.append(Response(choice_scores=tuple(float(v) for v in value)))
+            else:
+                out.append(Response(error=f"replay: no saved choice scores for "
+                                          f"{request.task!r} id {request.sample_id!r}"))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "replay", "responses": len(self.responses)}

@@ -1,0 +1,176 @@
+"""Running one task on one model: batch, prefetch images, call the model, stream results.
+
+Flow per task: load samples → skip those already in samples.jsonl (resume) → render prompts →
+sort by length (less padding) → batches whose images are decoded by worker threads while the
+model works on the previous batch → model call → score → append to samples.jsonl (fsync per
+batch). A batch that raises is retried one sample at a time, so one bad sample costs only itself.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from healthbench.data.images import ImageError, load_image
+from healthbench.metrics.base import Metric
+from healthbench.models.base import Model
+from healthbench.prompts import render
+from healthbench.samples_io import SamplesWriter, read_samples
+from healthbench.scoring import error_result, score_sample
+from healthbench.taskconfig import TaskConfig
+from healthbench.types import Request, Response, Sample, SampleError, SampleResult
+
+log = logging.getLogger("healthbench")
+
+
+class CapabilityError(ValueError):
+    """The model cannot produce what the task needs; raised before anything runs."""
+
+
+def check_capabilities(model: Model, model_name: str, tasks: Sequence[TaskConfig]) -> None:
+    for task in tasks:
+        needed = {task.output} | ({"loglikelihood"} if task.scorer == "loglikelihood" else set())
+        missing = needed - set(model.capabilities)
+        if missing:
+            raise CapabilityError(
+                f"model {model_name!r} cannot run task {task.name!r} ({task.source}): it needs "
+                f"{', '.join(sorted(missing))} but the model offers "
+                f"{', '.join(sorted(model.capabilities))}")
+
+
+@dataclass
+class Pending:
+    sample: Sample
+    prompt: str
+
+
+@dataclass
+class RunSettings:
+    batch_size: int | str = "auto"
+    workers: int = 4
+    progress: bool = True
+
+
+def _prepare(task: TaskConfig, items: Sequence[Sample | SampleError], done: set[str],
+             writer: SamplesWriter) -> list[Pending]:
+    """Pending samples with rendered prompts; loader errors and bad prompts are recorded now."""
+    pending: list[Pending] = []
+    for item in items:
+        if item.id in done:
+            continue
+        if isinstance(item, SampleError):
+            writer.write(error_result(task.name, item, f"bad input: {item.describe()}"))
+            continue
+        try:
+            pending.append(Pending(item, render(task.prompt, item)))
+        except Exception as exc:
+            writer.write(error_result(task.name, item, f"prompt failed: {exc}"))
+    writer.sync()
+    return pending
+
+
+def _batches(pending: list[Pending], size: int) -> list[list[Pending]]:
+    ordered = sorted(pending, key=lambda p: (-(len(p.prompt) + 600 * len(p.sample.images)),
+                                             p.sample.id))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+def _load_batch(task: TaskConfig, batch: list[Pending]) -> list[tuple[Pending, Request | str]]:
+    """Decode images (runs in a worker thread); a failing sample carries its error message."""
+    out: list[tuple[Pending, Request | str]] = []
+    for item in batch:
+        try:
+            images = tuple(load_image(src) for src in item.sample.images)
+        except ImageError as exc:
+            out.append((item, f"bad input: {exc}"))
+            continue
+        out.append((item, Request(
+            task=task.name, sample_id=item.sample.id, prompt=item.prompt, images=images,
+            output=task.output, generation=task.generation,  # type: ignore[arg-type]
+            choices=tuple(item.sample.options.values()) if task.scorer == "loglikelihood"
+            else (), options=dict(item.sample.options), meta=dict(item.sample.meta))))
+    return out
+
+
+def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Response]:
+    fn = model.score_choices if task.scorer == "loglikelihood" else model.generate
+    responses = fn(requests)
+    if len(responses) != len(requests):
+        raise RuntimeError(f"model returned {len(responses)} responses for {len(requests)} "
+                           "requests")
+    return list(responses)
+
+
+def _call_resilient(model: Model, task: TaskConfig, requests: list[Request]) -> list[Response]:
+    """The batch at once; if it raises, each request alone so only failing samples are lost."""
+    try:
+        return _call(model, task, requests)
+    except Exception as exc:
+        if len(requests) == 1:
+            return [Response(error=f"{type(exc).__name__}: {exc}")]
+        log.warning("batch of %d failed (%s: %s); retrying one at a time", len(requests),
+                    type(exc).__name__, exc)
+        out = []
+        for request in requests:
+            try:
+                out.extend(_call(model, task, [request]))
+            except Exception as single:
+                out.append(Response(error=f"{type(single).__name__}: {single}"))
+        return out
+
+
+def _prefetched(task: TaskConfig, batches: list[list[Pending]],
+                workers: int) -> Iterator[list[tuple[Pending, Request | str]]]:
+    """Yield decoded batches, keeping the next ones decoding in threads meanwhile."""
+    if not batches:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hb-images") as pool:
+        ahead = 2
+        futures: list[Future] = [pool.submit(_load_batch, task, b) for b in batches[:ahead]]
+        for i in range(len(batches)):
+            result = futures[i].result()
+            if i + ahead < len(batches):
+                futures.append(pool.submit(_load_batch, task, batches[i + ahead]))
+            futures[i] = None  # type: ignore[call-overload]  # free decoded images early
+            yield result
+
+
+def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
+             items: Sequence[Sample | SampleError], samples_path: Path,
+             settings: RunSettings) -> list[SampleResult]:
+    """Run the pending samples of one task; return every record of the task, in dataset order."""
+    done = read_samples(samples_path, repair=True)
+    with SamplesWriter(samples_path) as writer:
+        pending = _prepare(task, items, set(done), writer)
+        size = settings.batch_size
+        if size == "auto":
+            size = model.auto_batch_size([])
+        batches = _batches(pending, int(size))
+        bar = _progress(task.name, len(pending), settings.progress)
+        for loaded in _prefetched(task, batches, settings.workers):
+            runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
+            for item, req in loaded:
+                if isinstance(req, str):
+                    writer.write(error_result(task.name, item.sample, req, item.prompt))
+            responses = _call_resilient(model, task, [req for _, req in runnable]) \
+                if runnable else []
+            for (item, _), response in zip(runnable, responses):
+                writer.write(score_sample(task, metrics, item.sample, response, item.prompt))
+            writer.sync()
+            if bar is not None:
+                bar.update(len(loaded))
+        if bar is not None:
+            bar.close()
+    records = read_samples(samples_path)
+    order = {item.id: i for i, item in enumerate(items)}
+    return sorted((r for r in records.values() if r.id in order), key=lambda r: order[r.id])
+
+
+def _progress(name: str, total: int, enabled: bool):  # -> tqdm | None
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=name, unit="sample", dynamic_ncols=True)

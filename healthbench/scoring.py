@@ -1,0 +1,77 @@
+"""One Response → one SampleResult: extract the answer, compute per-sample scores.
+
+Kept apart from the runner so that re-scoring saved responses (``replay``) and the runner share
+exactly one code path.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from healthbench.catalog import EXTRACTORS
+from healthbench.metrics.base import UNPARSED, Metric
+from healthbench.taskconfig import TaskConfig
+from healthbench.types import Response, Sample, SampleError, SampleResult
+
+
+def summarize_inputs(sample: Sample, prompt: str | None = None) -> dict[str, Any]:
+    """A compact, JSON-safe record of what the model was shown (not the pixels)."""
+    out: dict[str, Any] = {"images": [img.describe() for img in sample.images]}
+    if sample.question:
+        out["question"] = sample.question
+    if sample.options:
+        out["options"] = dict(sample.options)
+    if prompt is not None:
+        out["prompt"] = prompt
+    return out
+
+
+def _json_target(target: Any) -> Any:
+    describe = getattr(target, "describe", None)
+    return describe() if callable(describe) else target
+
+
+def error_result(task: str, sample: Sample | SampleError, message: str,
+                 prompt: str | None = None) -> SampleResult:
+    if isinstance(sample, SampleError):
+        return SampleResult(id=sample.id, task=task, target=None, response=None, parsed=None,
+                            scores={}, meta=dict(sample.meta), error=message)
+    return SampleResult(id=sample.id, task=task, target=_json_target(sample.target),
+                        response=None, parsed=None, scores={}, meta=dict(sample.meta),
+                        error=message, inputs=summarize_inputs(sample, prompt))
+
+
+def parse_response(task: TaskConfig, sample: Sample, response: Response) -> tuple[Any, Any]:
+    """(what to store as ``response``, the parsed answer)."""
+    if task.scorer == "loglikelihood":
+        scores = list(response.choice_scores or ())
+        if len(scores) != len(sample.options):
+            raise ValueError(f"model returned {len(scores)} choice scores for "
+                             f"{len(sample.options)} options")
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))  # ties: first option
+        return scores, list(sample.options)[best]
+    if task.output == "image":
+        return {"image_shape": list(getattr(response.image, "shape", ()))}, response.image
+    extractor = EXTRACTORS.get(task.extract.name)
+    text = response.text if response.text is not None else ""
+    return text, extractor(text, sample, **task.extract.args)
+
+
+def score_sample(task: TaskConfig, metrics: Sequence[Metric], sample: Sample,
+                 response: Response, prompt: str | None = None) -> SampleResult:
+    """The finished record for one sample; a failing metric becomes the sample's error."""
+    if response.error:
+        return error_result(task.name, sample, f"model error: {response.error}", prompt)
+    try:
+        stored, parsed = parse_response(task, sample, response)
+        scores = {m.name: m.per_sample(sample, response, parsed)
+                  for m in metrics if m.per_sample is not None}
+    except Exception as exc:  # a metric or extractor rejecting this output
+        return error_result(task.name, sample, f"scoring failed: {type(exc).__name__}: {exc}",
+                            prompt)
+    if task.output == "image":
+        parsed = None  # pixels are not written into samples.jsonl
+    return SampleResult(id=sample.id, task=task.name, target=_json_target(sample.target),
+                        response=stored, parsed=parsed if parsed is not UNPARSED else None,
+                        scores={k: (None if v is None else float(v)) for k, v in scores.items()},
+                        meta=dict(sample.meta), error=None,
+                        inputs=summarize_inputs(sample, prompt))

@@ -1,0 +1,167 @@
+"""The plain records that flow through healthbench (see design.md, "Data flow").
+
+Everything between stages is one of these frozen dataclasses, never a dict of dicts:
+
+``Sample`` (what a loader reads) -> ``Request`` (what a model receives) -> ``Response``
+(what a model returns) -> ``SampleResult`` (one line of samples.jsonl).
+
+Loaders validate their rows once, where they enter; the rest of the harness trusts these types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+OutputKind = Literal["text", "image"]
+OUTPUT_KINDS: tuple[str, ...] = ("text", "image")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where one input image comes from; decoded lazily (off the main thread) by ``data.images``.
+
+    Exactly one of ``path`` (already checked to lie inside the data root) or ``data`` (encoded
+    bytes, e.g. a base64 cell of a TSV) is set. ``frame`` picks a frame of a multi-frame DICOM or
+    an axial slice of a NIfTI volume.
+    """
+
+    path: Path | None = None
+    data: bytes | None = None
+    frame: int | None = None
+    label: str | None = None  # how the benchmark names this image, e.g. "Fig-2"
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.data is None):
+            raise ValueError("ImageSource needs exactly one of path or data")
+
+    def describe(self) -> str:
+        """A short, JSON-safe description used in samples.jsonl and error messages."""
+        where = str(self.path) if self.path is not None else f"<{len(self.data or b'')} bytes>"
+        return where if self.frame is None else f"{where}#{self.frame}"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One evaluation item as the benchmark defines it.
+
+    ``id`` is stable across runs: it comes from the dataset (or from file name and position where
+    the dataset has none), never from the order of execution. ``options`` maps letters to option
+    text in the benchmark's order. ``target`` is a letter, a free-text answer, a label vector or a
+    reference image source, depending on the task. ``meta`` holds the keys tasks group by.
+    """
+
+    id: str
+    question: str = ""
+    images: tuple[ImageSource, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+    target: Any = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleError:
+    """A row the loader could not turn into a Sample. It is recorded and counted, never dropped.
+
+    ``where`` names the file and row (or key) so that the user can find and fix it.
+    """
+
+    id: str
+    where: str
+    message: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding settings a task asks for; greedy by default so that runs are reproducible."""
+
+    max_new_tokens: int = 32
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a model plugin receives: a rendered prompt, decoded images and what to return.
+
+    ``images`` are decoded ``PIL.Image.Image`` objects in the order the prompt refers to them.
+    ``choices`` is set when the task scores by log-likelihood over candidate continuations.
+    ``output`` says whether the answer is text or an image; a model refuses kinds it lacks.
+    """
+
+    task: str
+    sample_id: str
+    prompt: str
+    images: tuple[Any, ...] = ()
+    output: OutputKind = "text"
+    generation: GenerationParams = GenerationParams()
+    choices: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a model returns for one Request, in the same position as its Request.
+
+    ``text`` for text outputs, ``image`` (a numpy array, H×W or H×W×C) for image outputs,
+    ``choice_scores`` (one log-likelihood-like score per choice, higher is better) for
+    likelihood scoring. ``error`` marks a per-sample failure; the run goes on.
+    """
+
+    text: str | None = None
+    image: Any = None
+    choice_scores: tuple[float, ...] | None = None
+    error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One line of ``results/<run-id>/<task>/samples.jsonl`` (the contract in design.md)."""
+
+    id: str
+    task: str
+    target: Any
+    response: Any
+    parsed: Any
+    scores: Mapping[str, float | None]
+    meta: Mapping[str, Any]
+    error: str | None = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "task": self.task,
+            "target": self.target,
+            "response": self.response,
+            "parsed": self.parsed,
+            "scores": dict(self.scores),
+            "meta": dict(self.meta),
+            "error": self.error,
+            "inputs": dict(self.inputs),
+        }
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> "SampleResult":
+        return cls(
+            id=str(row["id"]),
+            task=str(row["task"]),
+            target=row.get("target"),
+            response=row.get("response"),
+            parsed=row.get("parsed"),
+            scores=dict(row.get("scores") or {}),
+            meta=dict(row.get("meta") or {}),
+            error=row.get("error"),
+            inputs=dict(row.get("inputs") or {}),
+        )
