@@ -1,3 +1,4 @@
-"""Metrics and answer extractors; importing this package registers the built-ins."""
-from healthbench.metrics import basic, extract  # noqa: F401
-from healthbench.metrics.base import UNPARSED, Metric, aggregate  # noqa: F401
+"""Metrics and answer extractors; every module registers itself when the catalog loads."""
+from healthbench._autoload import import_submodules
+
+import_submodules(__name__)

@@ -1,3 +1,5 @@
-"""Model plugins; importing registers the built-ins. The contract lives in ``base``."""
-from healthbench.models import baselines, tiny  # noqa: F401
-from healthbench.models.base import Model, create_model, parse_model_args  # noqa: F401
+"""Model plugins; every module registers itself when the catalog loads. The contract is in
+``base``. Plugins import torch/transformers inside functions, so listing models stays fast."""
+from healthbench._autoload import import_submodules
+
+import_submodules(__name__)
