@@ -14,11 +14,14 @@ PROMPT_BUILDERS: Registry = Registry("prompt builder")
 EXTRACTORS: Registry = Registry("answer extractor")
 METRICS: Registry = Registry("metric")
 MODELS: Registry = Registry("model", entry_point_group="healthbench.models")
+#: Report text → finding labels (e.g. the 14 CheXpert observations); used by extractors/metrics.
+LABELERS: Registry = Registry("labeler", entry_point_group="healthbench.labelers")
 
 
 def _import_builtins() -> None:
     # Imported for their registration side effects; order does not matter.
     import healthbench.data  # noqa: F401
+    import healthbench.labelers  # noqa: F401
     import healthbench.metrics  # noqa: F401
     import healthbench.models  # noqa: F401
 

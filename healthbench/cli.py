@@ -32,6 +32,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="resume the run in RUN_DIR (skips samples already written)")
     p.add_argument("--batch-size", default="auto", help="N or 'auto'")
     p.add_argument("--limit", type=int, default=None, help="first N samples of each task")
+    p.add_argument("--subsample", type=int, default=None, metavar="N",
+                   help="deterministic random N samples per task (seeded by --seed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
     p.add_argument("--include-path", type=Path, action="append", default=[],
@@ -86,6 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model, model_args=parse_model_args(args.model_args), tasks=tasks,
         data_root=args.data_root or default_data_root(), output_path=args.output_path,
         run_id=args.run_id or default_run_id(args.model), seed=args.seed, limit=args.limit,
+        subsample=args.subsample,
         device=args.device,
         settings=RunSettings(batch_size=batch_size, workers=args.workers,
                              progress=not args.no_progress and sys.stderr.isatty()),

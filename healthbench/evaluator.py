@@ -38,6 +38,7 @@ class RunSpec:
     run_id: str
     seed: int = 0
     limit: int | None = None
+    subsample: int | None = None
     device: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
     command: str = field(default_factory=lambda: shlex.join(sys.argv))
@@ -49,6 +50,17 @@ def default_run_id(model: str) -> str:
 
 def build_metrics(task: TaskConfig) -> list[Metric]:
     return [METRICS.get(m.name)(**m.args) for m in task.metrics]
+
+
+def subsample_items(items: list, k: int, seed: int) -> list:
+    """A deterministic subsample in dataset order: ``random.Random(seed).sample(range(N), k)``,
+    sorted (the M3LLM-v2 ``eval_sample_num`` rule), so the same seed picks the same samples."""
+    import random
+
+    if k >= len(items):
+        return list(items)
+    picked = sorted(random.Random(seed).sample(range(len(items)), k))
+    return [items[i] for i in picked]
 
 
 def dedupe(items: Sequence[Sample | SampleError]) -> list[Sample | SampleError]:
@@ -79,13 +91,15 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                   "info": model.describe()},
         "harness": {"version": __version__, "git_sha": git_sha()},
         "env": environment(), "seed": spec.seed, "command": spec.command,
-        "limit": spec.limit, "started": started, "tasks": {},
+        "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
     }
     try:
         for task in spec.tasks:
             t0 = time.perf_counter()
             loaded, checksum = load_task_data(task, spec.data_root)
             items = dedupe(loaded.items)
+            if spec.subsample is not None:
+                items = subsample_items(items, spec.subsample, spec.seed)
             if spec.limit is not None:
                 items = items[:spec.limit]
             metrics = build_metrics(task)
