@@ -181,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"healthbench: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions: one clear line, earlier samples intact
+        if args.debug:
+            raise
+        print(f"healthbench: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("healthbench: interrupted; rerun the same command (or --resume) to continue",
               file=sys.stderr)

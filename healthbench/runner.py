@@ -103,22 +103,52 @@ def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Respo
     return list(responses)
 
 
-def _call_resilient(model: Model, task: TaskConfig, requests: list[Request]) -> list[Response]:
-    """The batch at once; if it raises, each request alone so only failing samples are lost."""
-    try:
-        return _call(model, task, requests)
-    except Exception as exc:
-        if len(requests) == 1:
-            return [Response(error=f"{type(exc).__name__}: {exc}")]
-        log.warning("batch of %d failed (%s: %s); retrying one at a time", len(requests),
-                    type(exc).__name__, exc)
-        out = []
-        for request in requests:
-            try:
-                out.extend(_call(model, task, [request]))
-            except Exception as single:
-                out.append(Response(error=f"{type(single).__name__}: {single}"))
-        return out
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA/MPS out-of-memory errors, recognised without importing torch."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+class BatchCaller:
+    """Calls the model on a batch with two fall-backs.
+
+    Out of memory → the batch is split in halves (recursively) and the smaller size is kept as a
+    cap for the rest of the task. Any other failure → each request alone, so only the failing
+    samples become errors.
+    """
+
+    def __init__(self, model: Model, task: TaskConfig) -> None:
+        self.model, self.task = model, task
+        self.cap: int | None = None
+
+    def __call__(self, requests: list[Request]) -> list[Response]:
+        cap = self.cap
+        if cap is not None and len(requests) > cap:
+            out: list[Response] = []
+            for start in range(0, len(requests), cap):
+                out.extend(self(requests[start:start + cap]))
+            return out
+        try:
+            return _call(self.model, self.task, requests)
+        except Exception as exc:
+            if is_out_of_memory(exc) and len(requests) > 1:
+                self.cap = max(1, len(requests) // 2)
+                log.warning("out of memory at batch %d; retrying at batch %d", len(requests),
+                            self.cap)
+                _free_accelerator_memory()
+                return self(requests)
+            if len(requests) == 1:
+                return [Response(error=f"{type(exc).__name__}: {exc}")]
+            log.warning("batch of %d failed (%s: %s); retrying one at a time", len(requests),
+                        type(exc).__name__, exc)
+            return [response for request in requests for response in self([request])]
+
+
+def _free_accelerator_memory() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _prefetched(task: TaskConfig, batches: list[list[Pending]],
@@ -149,13 +179,15 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
             size = model.auto_batch_size([])
         batches = _batches(pending, int(size))
         bar = _progress(task.name, len(pending), settings.progress)
+        call = BatchCaller(model, task)
         for loaded in _prefetched(task, batches, settings.workers):
             runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
             for item, req in loaded:
                 if isinstance(req, str):
                     writer.write(error_result(task.name, item.sample, req, item.prompt))
-            responses = _call_resilient(model, task, [req for _, req in runnable]) \
-                if runnable else []
+            responses = call([req for _, req in runnable]) if runnable else []
+            if len(responses) != len(runnable):  # never let zip() drop a sample silently
+                raise RuntimeError(f"{len(responses)} responses for {len(runnable)} requests")
             for (item, _), response in zip(runnable, responses):
                 writer.write(score_sample(task, metrics, item.sample, response, item.prompt))
             writer.sync()

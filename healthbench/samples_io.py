@@ -82,6 +82,10 @@ def read_samples(path: Path, repair: bool = False) -> dict[str, SampleResult]:
     return results
 
 
+class DiskFullError(OSError):
+    """Writing samples failed for lack of space; what was written before is intact."""
+
+
 class SamplesWriter:
     """Appends sample records to samples.jsonl; ``sync()`` makes them durable."""
 
@@ -89,10 +93,25 @@ class SamplesWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fh = open(path, "a", encoding="utf-8")
+        self.written = 0
 
     def write(self, result: SampleResult) -> None:
-        self._fh.write(dumps(result.to_json()) + "\n")
-        self._fh.flush()
+        line = dumps(result.to_json()) + "\n"
+        try:
+            self._fh.write(line)
+            self._fh.flush()
+        except OSError as exc:
+            raise self._explain(exc) from exc
+        self.written += 1
+
+    def _explain(self, exc: OSError) -> OSError:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFullError(exc.errno, f"disk full while writing {self.path}; the "
+                                 f"{self.written} samples written before this one are intact: "
+                                 "free space and rerun the same command to resume")
+        return exc
 
     def write_all(self, results: Iterable[SampleResult]) -> None:
         for result in results:
@@ -100,13 +119,21 @@ class SamplesWriter:
         self.sync()
 
     def sync(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise self._explain(exc) from exc
 
     def close(self) -> None:
         if not self._fh.closed:
-            self.sync()
-            self._fh.close()
+            try:
+                self.sync()
+            finally:
+                try:
+                    self._fh.close()
+                except OSError:
+                    pass  # the error that matters was raised by sync()
 
     def __enter__(self) -> "SamplesWriter":
         return self

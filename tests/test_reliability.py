@@ -1,0 +1,205 @@
+"""Faults and hostile inputs: each is refused or recorded clearly, and nothing written is lost."""
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from healthbench.data.base import UnsafePathError, resolve_inside
+from healthbench.data.images import ImageError, load_image, read_pixels
+from healthbench.evaluator import RunSpec, evaluate
+from healthbench.models.base import Model
+from healthbench.runner import RunSettings
+from healthbench.samples_io import DiskFullError, SamplesWriter, read_samples
+from healthbench.task_index import TaskIndex
+from healthbench.types import ImageSource, Response
+from tests.helpers import omnimed_item, task_yaml, write_omnimed
+
+
+# ---- paths --------------------------------------------------------------------------------
+
+def test_paths_outside_the_data_root_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret.png").write_bytes(b"x")
+    (root / "link.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(UnsafePathError, match="contains '..'"):
+        resolve_inside(root, "../secret.png", "f.json item 3")
+    with pytest.raises(UnsafePathError, match="absolute path"):
+        resolve_inside(root, str(tmp_path / "secret.png"), "f.json item 3")
+    with pytest.raises(UnsafePathError, match="resolves outside the data root"):
+        resolve_inside(root, "link.png", "f.json item 3")
+    assert resolve_inside(root, "a/b.png", "x") == (root / "a" / "b.png").resolve()
+
+
+# ---- images -------------------------------------------------------------------------------
+
+def test_decompression_bomb_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "bomb.png"
+    Image.new("1", (12000, 12000)).save(path)  # 144 Mpx that compress to a few kB
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ImageError, match="exceeds the limit"):
+        load_image(ImageSource(path=path))
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg"])
+def test_truncated_raster_images_are_errors_naming_the_file(tmp_path: Path, kind: str) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)) \
+        .save(buf, format=kind)
+    path = tmp_path / f"cut.{kind}"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match=f"cut.{kind}"):
+        load_image(ImageSource(path=path))
+
+
+def test_truncated_dicom_and_nifti_are_errors(tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    dcm = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(dcm[: len(dcm) // 2])
+    with pytest.raises(ImageError, match="cut.dcm"):
+        read_pixels(ImageSource(path=cut))
+    import nibabel as nib
+
+    nii = tmp_path / "vol.nii.gz"
+    noise = np.random.default_rng(0).random((20, 20, 10)).astype(np.float32)
+    nib.save(nib.Nifti1Image(noise, np.eye(4)), nii)
+    data = nii.read_bytes()
+    cut_nii = tmp_path / "cut.nii.gz"
+    cut_nii.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="cut.nii.gz"):
+        read_pixels(ImageSource(path=cut_nii))
+
+
+def test_dicom_and_nifti_decode_to_rgb_for_models(tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    ct = read_pixels(ImageSource(path=Path(get_testdata_file("CT_small.dcm"))))
+    assert ct.shape == (128, 128) and ct.min() < 0  # Hounsfield units after rescale
+    assert load_image(ImageSource(path=Path(get_testdata_file("CT_small.dcm")))).mode == "RGB"
+    import nibabel as nib
+
+    nii = tmp_path / "vol.nii.gz"
+    nib.save(nib.Nifti1Image(np.arange(20 * 24 * 6, dtype=np.float32).reshape(20, 24, 6),
+                             np.eye(4)), nii)
+    assert read_pixels(ImageSource(path=nii, frame=2)).shape == (24, 20)
+    with pytest.raises(ImageError, match="slice 9 out of range"):
+        read_pixels(ImageSource(path=nii, frame=9))
+
+
+# ---- model faults -------------------------------------------------------------------------
+
+class FakeOOM(RuntimeError):
+    pass
+
+
+FakeOOM.__name__ = "OutOfMemoryError"
+
+
+class OOMAbove4(Model):
+    """Raises an out-of-memory error for batches larger than 4, like a GPU would."""
+
+    capabilities = frozenset({"text"})
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def generate(self, requests):
+        self.sizes.append(len(requests))
+        if len(requests) > 4:
+            raise FakeOOM("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [Response(text="A") for _ in requests]
+
+
+def toy_tasks(tmp_path: Path, n: int):
+    write_omnimed(tmp_path / "data", [omnimed_item(f"Images/x/{i}.png") for i in range(n)])
+    (tmp_path / "tasks").mkdir(exist_ok=True)
+    (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml())
+    return TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
+
+
+def spec_for(tmp_path: Path, tasks, batch: int = 16) -> RunSpec:
+    return RunSpec(model="x", model_args={}, tasks=tasks, data_root=tmp_path / "data",
+                   output_path=tmp_path / "out", run_id="r",
+                   settings=RunSettings(batch_size=batch, progress=False))
+
+
+def test_out_of_memory_shrinks_the_batch_and_loses_nothing(tmp_path: Path) -> None:
+    model = OOMAbove4()
+    block = evaluate(spec_for(tmp_path, toy_tasks(tmp_path, 20)), model=model)["tasks"]["toy"]
+    assert (block["n"], block["n_errors"]) == (20, 0)
+    # 16 fails, 8 fails, then every call (the second batch of 4 included) stays at 4
+    assert model.sizes[:2] == [16, 8] and max(model.sizes[2:]) <= 4
+
+
+def test_disk_full_is_a_clear_error_and_earlier_samples_survive(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    real_write = SamplesWriter.write
+    calls = {"n": 0}
+
+    def failing_write(self, result):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise self._explain(OSError(errno.ENOSPC, "No space left on device"))
+        real_write(self, result)
+
+    monkeypatch.setattr(SamplesWriter, "write", failing_write)
+    with pytest.raises(DiskFullError, match="disk full while writing .*5 samples written"):
+        evaluate(spec_for(tmp_path, toy_tasks(tmp_path, 12), batch=2), model=OOMAbove4())
+    kept = read_samples(tmp_path / "out" / "r" / "toy" / "samples.jsonl")
+    assert len(kept) == 5
+    monkeypatch.setattr(SamplesWriter, "write", real_write)
+    block = evaluate(spec_for(tmp_path, toy_tasks(tmp_path, 12), batch=2),
+                     model=OOMAbove4())["tasks"]["toy"]
+    assert block["n"] == 12
+
+
+# ---- text and JSON ------------------------------------------------------------------------
+
+def test_non_utf8_and_huge_text_fields_do_not_stop_the_run(tmp_path: Path) -> None:
+    items = [omnimed_item("Images/x/0.png", question="Q " * 200_000),
+             omnimed_item("Images/x/1.png", question="Was ist das? \u00e9\u4e2d\U0001f600")]
+    base = write_omnimed(tmp_path / "data", items)
+    (base / "QA_information" / "Open-access" / "Latin1.json").write_bytes(
+        json.dumps([omnimed_item("Images/x/0.png", question="caf\u00e9")]).encode()
+        .replace(b"caf\\u00e9", "café".encode("latin-1")))
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml())
+    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
+    block = evaluate(spec_for(tmp_path, tasks), model=OOMAbove4())["tasks"]["toy"]
+    assert (block["n"], block["n_errors"]) == (2, 1)
+    rows = read_samples(tmp_path / "out" / "r" / "toy" / "samples.jsonl")
+    assert "unreadable QA file" in rows["Open-access/Latin1/*"].error
+
+
+def test_nan_and_inf_never_reach_the_json_files(tmp_path: Path) -> None:
+    from healthbench.samples_io import dumps
+
+    line = dumps({"scores": {"a": float("nan"), "b": float("inf"), "c": 1.0}})
+    assert json.loads(line) == {"scores": {"a": None, "b": None, "c": 1.0}}
+
+
+# ---- secrets ------------------------------------------------------------------------------
+
+def test_secret_model_args_never_reach_results_or_logs(tmp_path: Path, capfd) -> None:
+    from healthbench.cli import main
+
+    toy_tasks(tmp_path, 3)
+    code = main(["run", "--model", "random", "--model-args", "seed=1,api_key=sk-SECRET123",
+                 "--tasks", "toy", "--include-path", str(tmp_path / "tasks"), "--data-root",
+                 str(tmp_path / "data"), "--output-path", str(tmp_path / "out"),
+                 "--run-id", "r", "--no-progress"])
+    assert code == 2  # random takes no api_key: refused, and the refusal does not echo it
+    captured = capfd.readouterr()
+    assert "sk-SECRET123" not in captured.out + captured.err
+    for root, _, files in os.walk(tmp_path / "out"):
+        for name in files:
+            assert "sk-SECRET123" not in (Path(root) / name).read_text(errors="replace")
