@@ -1,4 +1,4 @@
-"""The ``healthbench`` command: run | tasks | models | show | leaderboard.
+"""The ``healthbench`` command: run | tasks | models | show | leaderboard | compare.
 
 Flags follow lm-eval's habits (``--model NAME --model-args k=v,k=v --tasks a,b``). Exit codes:
 0 done, 2 bad input (unknown task, malformed YAML, bad model args, missing data, a model lacking a
@@ -58,6 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="write leaderboard.md from a results folder")
     p.add_argument("results", type=Path, nargs="?", default=Path("results"))
     p.add_argument("--out", type=Path, default=Path("leaderboard.md"))
+    p.add_argument("--html", type=Path, default=None, metavar="DIR",
+                   help="also write a static HTML site (tables, plots, sample browser) here")
+    p.add_argument("--references", type=Path, default=None, metavar="FILE",
+                   help="YAML of numbers reported in papers, shown apart and marked as such")
+    p.add_argument("--max-samples", type=int, default=300,
+                   help="samples per run and task in the HTML sample browser (default 300)")
+    p = sub.add_parser("compare", help="paired comparison of two runs: the CI regression gate "
+                                       "(exit 0 pass, 1 regression, 2 not comparable)")
+    p.add_argument("baseline", type=Path, help="baseline run directory")
+    p.add_argument("new", type=Path, help="new run directory")
+    p.add_argument("--margin", type=float, default=1.0,
+                   help="drop (points on the %% scale; metric units if not a fraction) that "
+                        "fails the gate when significant (default 1.0)")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise level (Holm)")
+    p.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
+    p.add_argument("--markdown", type=Path, default=None, help="write the summary here")
+    p.add_argument("--metrics", default=None, help="comma-separated metrics to gate (default all)")
+    p.add_argument("--tasks", default=None, help="comma-separated tasks (default: the baseline's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples")
+    p.add_argument("--include-path", type=Path, action="append", default=[])
     return parser
 
 
@@ -151,14 +172,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from healthbench.report.leaderboard import write_leaderboard
+    from healthbench.report.leaderboard import main
 
-    print(f"wrote {write_leaderboard(args.results, args.out)}")
-    return 0
+    return main(args)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from healthbench.report.compare import main
+
+    return main(args)
 
 
 COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "show": cmd_show,
-            "leaderboard": cmd_leaderboard}
+            "leaderboard": cmd_leaderboard, "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

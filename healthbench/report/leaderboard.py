@@ -70,3 +70,9 @@ def _pct(metric: dict[str, Any]) -> str:
 def write_leaderboard(results_dir: Path, out: Path) -> Path:
     atomic_write_text(out, render_leaderboard(load_runs(results_dir)))
     return out
+
+
+def main(args: Any) -> int:
+    """``healthbench leaderboard``."""
+    print(f"wrote {write_leaderboard(args.results, args.out)}")
+    return 0

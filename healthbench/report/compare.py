@@ -1,0 +1,390 @@
+"""``healthbench compare BASELINE NEW``: the CI regression gate for a model update.
+
+Samples are matched by (task, id) from each run's ``<task>/samples.jsonl``. For every task, for
+the whole task and for every group value of its ``group_by`` keys, every metric is compared with
+the paired test that suits it (``healthbench.paired``); p-values are Holm-corrected across all
+comparisons of the call. A comparison is a **regression** when the new run is worse by more than
+``margin`` (points on the % scale for metrics in [0, 1], the metric's own unit otherwise) *and*
+the difference is significant (Holm-adjusted p < alpha). A significant change within the margin
+is reported but does not fail the gate.
+
+Exit codes: 0 no regression, 1 at least one regression, 2 the runs are not comparable (a task
+missing from the new run, different task versions or data checksums, different sample sets;
+the report says which) or an input is not a run.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from xml.etree import ElementTree as ET
+
+from healthbench.metrics.base import Metric
+from healthbench.paired import PairedResult, compare_metric, holm, pair_records, stable_seed
+from healthbench.report.runs import Run, format_value, higher_is_better, load_run, percent_scale
+from healthbench.samples_io import atomic_write_text
+from healthbench.types import SampleResult
+
+log = logging.getLogger("healthbench.compare")
+
+EXIT_OK, EXIT_REGRESSION, EXIT_NOT_COMPARABLE = 0, 1, 2
+OVERALL = ("overall", "all")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric on one slice (a task overall, or one group value) of two paired runs."""
+
+    task: str
+    group_key: str
+    group_value: str
+    metric: str
+    higher_is_better: bool
+    scale: float  # 100 for fractions (points), 1 otherwise
+    result: PairedResult
+    n_excluded: int
+    p_adjusted: float = 1.0
+    regression: bool = False
+    improvement: bool = False
+
+    @property
+    def change(self) -> float:
+        """new − baseline in display units, signed so that negative means worse."""
+        sign = 1.0 if self.higher_is_better else -1.0
+        return sign * self.result.diff * self.scale
+
+    @property
+    def slice_label(self) -> str:
+        return "overall" if (self.group_key, self.group_value) == OVERALL else \
+            f"{self.group_key}={self.group_value}"
+
+
+@dataclass
+class CompareReport:
+    baseline: Run
+    new: Run
+    margin: float
+    alpha: float
+    comparisons: list[Comparison] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # why the runs are not comparable
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def comparable(self) -> bool:
+        return not self.problems
+
+    @property
+    def regressions(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.regression]
+
+    @property
+    def exit_code(self) -> int:
+        if not self.comparable:
+            return EXIT_NOT_COMPARABLE
+        return EXIT_REGRESSION if self.regressions else EXIT_OK
+
+
+# --- comparability ---------------------------------------------------------------------------
+
+def comparability_problems(baseline: Run, new: Run, tasks: Sequence[str]) -> list[str]:
+    """Every reason the two runs cannot be compared on ``tasks`` (empty when they can)."""
+    problems: list[str] = []
+    for task in tasks:
+        if task not in new.tasks:
+            problems.append(f"task {task}: in the baseline run but missing from the new run")
+            continue
+        old_block, new_block = baseline.tasks[task], new.tasks[task]
+        if str(old_block.get("version")) != str(new_block.get("version")):
+            problems.append(f"task {task}: task versions differ (baseline v"
+                            f"{old_block.get('version')}, new v{new_block.get('version')})")
+        if old_block.get("data_checksum") != new_block.get("data_checksum"):
+            problems.append(f"task {task}: data checksums differ (baseline "
+                            f"{old_block.get('data_checksum')}, new "
+                            f"{new_block.get('data_checksum')})")
+        for run, which in ((baseline, "baseline"), (new, "new")):
+            if not run.samples_path(task).is_file():
+                problems.append(f"task {task}: {which} run has no samples file "
+                                f"({run.samples_path(task)})")
+        if any(p.startswith(f"task {task}: ") and "samples file" in p for p in problems):
+            continue
+        old_ids, new_ids = set(baseline.samples(task)), set(new.samples(task))
+        if old_ids != new_ids:
+            only_old, only_new = sorted(old_ids - new_ids), sorted(new_ids - old_ids)
+            problems.append(f"task {task}: sample sets differ ({len(only_old)} only in the "
+                            f"baseline{_examples(only_old)}, {len(only_new)} only in the new "
+                            f"run{_examples(only_new)})")
+    return problems
+
+
+def _examples(ids: Sequence[str], k: int = 3) -> str:
+    if not ids:
+        return ""
+    more = ", …" if len(ids) > k else ""
+    return " e.g. " + ", ".join(ids[:k]) + more
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+def resolve_metrics(task: str, block: Mapping[str, Any], names: Iterable[str],
+                    include_paths: Sequence[Path] = ()) -> dict[str, Metric | None]:
+    """Metric objects for a task's metrics: built from its task YAML when the registered task has
+    the same version, else from the metric registry with default arguments; None when neither
+    knows the name (a per-sample metric can still be compared from its stored scores)."""
+    from healthbench.catalog import METRICS
+
+    wanted = list(names)
+    built: dict[str, Metric | None] = {}
+    try:
+        from healthbench.evaluator import build_metrics
+        from healthbench.task_index import TaskIndex
+
+        config = TaskIndex.build(include_paths).tasks.get(task)
+        if config is not None and str(config.version) == str(block.get("version")):
+            built = {m.name: m for m in build_metrics(config)}
+    except Exception as exc:  # a broken task folder must not stop the gate
+        log.warning("task %s: could not build its metrics from the task YAML (%s)", task, exc)
+    for name in wanted:
+        if name in built:
+            continue
+        try:
+            built[name] = METRICS.get(name)()
+        except Exception:
+            built[name] = None
+    return {name: built.get(name) for name in wanted}
+
+
+def _slices(task: str, block: Mapping[str, Any], records: Sequence[SampleResult],
+            ) -> list[tuple[str, str, list[str]]]:
+    """(group key, group value, ids) for the whole task and each group value (baseline meta)."""
+    ids = [r.id for r in records]
+    out = [(OVERALL[0], OVERALL[1], sorted(ids))]
+    keys = list(block.get("group_by") or block.get("groups", {}).keys())
+    for key in keys:
+        buckets: dict[str, list[str]] = {}
+        for record in records:
+            value = record.meta.get(key)
+            value = "(missing)" if value is None or value == "" else str(value)
+            buckets.setdefault(value, []).append(record.id)
+        out += [(key, value, sorted(members)) for value, members in sorted(buckets.items())]
+    return out
+
+
+# --- the comparison --------------------------------------------------------------------------
+
+def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.05,
+                 metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
+                 seed: int = 0, resamples: int | None = None,
+                 include_paths: Sequence[Path] = ()) -> CompareReport:
+    """Compare ``new`` with ``baseline`` on every task of the baseline (or ``tasks``)."""
+    if margin < 0:
+        raise ValueError(f"--margin: expected a non-negative number of points, got {margin}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha: expected a level between 0 and 1, got {alpha}")
+    report = CompareReport(baseline, new, margin, alpha)
+    task_names = list(tasks) if tasks else list(baseline.tasks)
+    for task in task_names:
+        if task not in baseline.tasks:
+            report.problems.append(f"task {task}: not in the baseline run")
+    task_names = [t for t in task_names if t in baseline.tasks]
+    report.problems += comparability_problems(baseline, new, task_names)
+    extra = sorted(set(new.tasks) - set(baseline.tasks))
+    if extra:
+        report.notes.append(f"not gated (absent from the baseline): {', '.join(extra)}")
+    if report.problems:
+        return report
+
+    pending: list[Comparison] = []
+    for task in task_names:
+        block = baseline.tasks[task]
+        names = [m for m in block.get("metrics", {}) if metrics is None or m in metrics]
+        objects = resolve_metrics(task, block, names, include_paths)
+        old_samples, new_samples = baseline.samples(task), new.samples(task)
+        for key, value, ids in _slices(task, block, list(old_samples.values())):
+            base_recs, new_recs, excluded = pair_records(old_samples, new_samples, ids)
+            for name in names:
+                metric = objects[name]
+                if metric is None:
+                    if not any(name in r.scores for r in base_recs):
+                        if (key, value) == OVERALL:
+                            report.notes.append(f"task {task}: metric {name} not compared (not "
+                                                "a registered metric, no per-sample scores)")
+                        continue
+                    metric = Metric(name, per_sample=lambda *a: None,
+                                    higher_is_better=higher_is_better(name))
+                result = compare_metric(metric, base_recs, new_recs,
+                                        seed=stable_seed(seed, task, key, value, name),
+                                        resamples=resamples)
+                if result.n == 0:
+                    continue
+                pending.append(Comparison(task, key, value, name, metric.higher_is_better,
+                                          percent_scale(name), result, excluded))
+        errored = sum(1 for r in old_samples.values() if r.error) + \
+            sum(1 for r in new_samples.values() if r.error)
+        if errored:
+            report.notes.append(f"task {task}: {errored} errored sample record(s) across the two "
+                                "runs; their pairs are left out")
+    adjusted = holm([c.result.p_value for c in pending])
+    for comparison, p_adj in zip(pending, adjusted):
+        significant = p_adj < alpha
+        worse = comparison.change < -margin
+        better = comparison.change > 0
+        report.comparisons.append(replace(comparison, p_adjusted=p_adj,
+                                          regression=significant and worse,
+                                          improvement=significant and better))
+    report.comparisons.sort(key=lambda c: (not c.regression, c.change, c.task,
+                                           c.group_key != OVERALL[0], c.slice_label, c.metric))
+    return report
+
+
+# --- output ----------------------------------------------------------------------------------
+
+def _status(c: Comparison, alpha: float) -> str:
+    if c.regression:
+        return "🔴 regression"
+    if c.improvement:
+        return "🟢 better"
+    if c.p_adjusted < alpha and c.change < 0:
+        return "🟡 worse, within margin"
+    return "⚪ no significant change"
+
+
+def _delta(c: Comparison) -> str:
+    r = c.result
+    lo, hi = r.ci
+    unit = " pts" if c.scale == 100.0 else ""
+    text = f"{r.diff * c.scale:+.2f}{unit}"
+    if lo is not None and hi is not None:
+        text += f" ({lo * c.scale:+.2f}, {hi * c.scale:+.2f})"
+    return text
+
+
+def _counts(c: Comparison) -> str:
+    counts = c.result.counts
+    if counts:
+        return f"{counts['baseline_only']} / {counts['new_only']}"
+    return "–"
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def _run_line(run: Run) -> str:
+    model = run.model
+    args = ", ".join(f"{k}={v}" for k, v in (model.get("args") or {}).items())
+    return f"`{run.run_id}` — model `{model.get('name', '?')}`" + (f" ({args})" if args else "") \
+        + f", healthbench {run.harness_version}"
+
+
+def render_markdown(report: CompareReport, max_rows: int = 30) -> str:
+    """A summary for a CI page: verdict, then the worst drops first, with intervals and counts."""
+    lines = ["## healthbench compare", ""]
+    lines += [f"- baseline: {_run_line(report.baseline)}", f"- new: {_run_line(report.new)}"]
+    if not report.comparable:
+        lines += ["", "**❌ not comparable (exit 2)** — the gate did not run:", ""]
+        lines += [f"- {problem}" for problem in report.problems]
+        return "\n".join(lines) + "\n"
+    regressions = report.regressions
+    n = len(report.comparisons)
+    verdict = (f"**❌ {len(regressions)} regression(s)** (exit 1)" if regressions
+               else "**✅ no regression** (exit 0)")
+    lines += ["", f"{verdict} — {n} paired comparisons (tasks × groups × metrics); a regression is "
+              f"a drop of more than {report.margin:g} points that is significant at "
+              f"α = {report.alpha:g} after Holm correction across all {n}.", ""]
+    header = ["", "task", "slice", "metric", "baseline", "new", "Δ (95% CI)", "pairs",
+              "lost / gained", "test", "p", "p (Holm)"]
+    table = ["| " + " | ".join(header) + " |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+
+    def row(c: Comparison) -> str:
+        r = c.result
+        return "| " + " | ".join([
+            _status(c, report.alpha), c.task, c.slice_label, c.metric,
+            format_value(r.baseline, c.metric), format_value(r.new, c.metric), _delta(c),
+            str(r.n) + (f" (+{c.n_excluded} errored)" if c.n_excluded else ""),
+            _counts(c), r.test, _p(r.p_value), _p(c.p_adjusted)]) + " |"
+
+    shown = report.comparisons[:max(max_rows, len(regressions))]
+    lines += table + [row(c) for c in shown]
+    if len(report.comparisons) > len(shown):
+        lines += ["", "<details><summary>all comparisons</summary>", ""]
+        lines += table + [row(c) for c in report.comparisons[len(shown):]]
+        lines += ["", "</details>"]
+    lines += ["", "Δ = new − baseline (points on the % scale for fractions); *lost / gained*: "
+              "samples right in the baseline and wrong in the new run / the reverse (McNemar). "
+              "Worst drops first."]
+    if report.notes:
+        lines += [""] + [f"- note: {note}" for note in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(report: CompareReport) -> str:
+    """JUnit XML: one test case per comparison, failed for a regression; one error when the runs
+    are not comparable."""
+    suites = ET.Element("testsuites", name="healthbench compare")
+    if not report.comparable:
+        suite = ET.SubElement(suites, "testsuite", name="comparability", tests="1", failures="0",
+                              errors="1")
+        case = ET.SubElement(suite, "testcase", classname="healthbench.compare",
+                             name="runs are comparable")
+        error = ET.SubElement(case, "error", message="runs are not comparable",
+                              type="NotComparable")
+        error.text = "\n".join(report.problems)
+        return _xml(suites)
+    by_task: dict[str, list[Comparison]] = {}
+    for c in report.comparisons:
+        by_task.setdefault(c.task, []).append(c)
+    for task, items in by_task.items():
+        failures = sum(c.regression for c in items)
+        suite = ET.SubElement(suites, "testsuite", name=task, tests=str(len(items)),
+                              failures=str(failures), errors="0")
+        for c in items:
+            case = ET.SubElement(suite, "testcase", classname=f"healthbench.compare.{task}",
+                                 name=f"{c.slice_label} {c.metric}")
+            detail = (f"{c.metric} {format_value(c.result.baseline, c.metric)} -> "
+                      f"{format_value(c.result.new, c.metric)}, delta {_delta(c)}, "
+                      f"n={c.result.n}, {c.result.test} p={_p(c.result.p_value)}, "
+                      f"Holm p={_p(c.p_adjusted)}")
+            if c.regression:
+                failure = ET.SubElement(case, "failure", type="Regression",
+                                        message=f"drop beyond {report.margin:g} points: "
+                                                f"{_delta(c)}")
+                failure.text = detail
+            else:
+                ET.SubElement(case, "system-out").text = detail
+    return _xml(suites)
+
+
+def _xml(root: ET.Element) -> str:
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def run_compare(baseline_path: Path, new_path: Path, margin: float = 1.0, alpha: float = 0.05,
+                junit: Path | None = None, markdown: Path | None = None,
+                metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
+                seed: int = 0, resamples: int | None = None,
+                include_paths: Sequence[Path] = ()) -> CompareReport:
+    """Load two runs, compare them and write the requested reports (the CLI's body)."""
+    report = compare_runs(load_run(baseline_path), load_run(new_path), margin=margin,
+                          alpha=alpha, metrics=metrics, tasks=tasks, seed=seed,
+                          resamples=resamples, include_paths=include_paths)
+    if markdown is not None:
+        atomic_write_text(markdown, render_markdown(report))
+    if junit is not None:
+        atomic_write_text(junit, render_junit(report))
+    return report
+
+
+def main(args: Any) -> int:
+    """``healthbench compare``: prints the markdown summary and returns the exit code."""
+    def split(value: str | None) -> list[str] | None:
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    report = run_compare(args.baseline, args.new, margin=args.margin, alpha=args.alpha,
+                         junit=args.junit, markdown=args.markdown, metrics=split(args.metrics),
+                         tasks=split(args.tasks), seed=args.seed, resamples=args.resamples,
+                         include_paths=args.include_path)
+    print(render_markdown(report))
+    return report.exit_code
