@@ -102,3 +102,101 @@ def test_sample_without_options_accepts_a_to_e() -> None:
 
 def test_registered_under_its_name() -> None:
     assert EXTRACTORS.get("choice_letter") is choice_letter
+
+
+# --- MedEvalKit matcher (opt-in, paper parity) -------------------------------------------------
+
+def _reference_judge(choices: list[str], answer: str, response: str) -> bool:
+    """A line-by-line transcription of MedEvalKit ``utils.judge_multi_choice`` (with its
+    ``parse_response``/``extract``/mathruler helpers), the oracle for the letter derivation."""
+    import difflib
+
+    from healthbench.metrics.medevalkit import last_boxed, between_tags
+
+    def parse(resp: str) -> str:
+        resp = resp.lower()
+        if "boxed" in resp:
+            resp = last_boxed(resp)
+        elif "<answer>" in resp:
+            resp = between_tags(resp, "answer")
+        for pat in ["**answer**:", "**answer**", "*answer*:", "**answer:**", "answer is",
+                    "answer:", "答案:", "final answer", "final answer is"]:
+            if pat in resp:
+                resp = resp.split(pat)[-1]
+        return resp
+
+    response = response.lower()
+    alph = [chr(ord("a") + i) for i in range(len(choices))]
+    if response.split("\n\n")[0] in alph:
+        response = response.split("\n\n")[0]
+    elif response.split("\n\n")[-1].split(".")[0] in alph:
+        response = response.split("\n\n")[-1].split(".")[0]
+    response = parse(response)
+    choices = [c.lower() for c in choices]
+    response = response.strip().lower().replace("\n", "")
+    split = response.split(".")[0].split(":")[-1]
+    answer = answer.strip().lower()
+    if split == answer:
+        return True
+    if split in alph:
+        return choices[ord(split) - ord("a")] == answer
+    if split in choices:
+        return answer in alph and split == choices[ord(answer) - ord("a")]
+    best, best_sim = 0, 0.0
+    for i, c in enumerate(choices):
+        sim = difflib.SequenceMatcher(None, c, response).ratio()
+        if sim > best_sim:
+            best, best_sim = i, sim
+    return alph[best] == answer or choices[best] == answer
+
+
+MEK_RESPONSES = [
+    "B", "b", "(B)", "B.", "B. Pleural effusion", "The answer is C.", "Answer: d",
+    "**Answer**: A", "\\boxed{C}", "<answer>B</answer>", "<answer>Edema</answer>",
+    "Pleural effusion", "edema", "viral pneumonia", "", "I am not sure.",
+    "A lesion is seen.", "c\n\nBecause edema.", "Reasoning first.\n\nD. Viral pneumonia",
+    "final answer is B", "The answer is B or C", "unboxed reasoning, answer: C",
+    "A. Pneumonia\nB. Pleural effusion", "答案: B",
+]
+
+
+@pytest.mark.parametrize("response", MEK_RESPONSES)
+@pytest.mark.parametrize("prefix", [True, False])
+def test_medevalkit_letter_agrees_with_reference_judge(response: str, prefix: bool) -> None:
+    from healthbench.metrics.medevalkit import medevalkit_choice
+
+    letter = medevalkit_choice(response, SAMPLE, letter_prefix=prefix, answer_tag=False)
+    choices = [f"{k}. {v}" if prefix else v for k, v in OPTIONS.items()]
+    for gold in OPTIONS:
+        assert (letter == gold) == _reference_judge(choices, gold, response), (gold, letter)
+
+
+def test_medevalkit_agrees_on_random_responses() -> None:
+    import random
+
+    from healthbench.metrics.medevalkit import medevalkit_choice
+
+    rng = random.Random(7)
+    vocab = ["a", "b", "c", "d", "A", "B.", "(C)", "answer:", "answer is", "edema", "pleural",
+             "effusion", "pneumonia", "viral", "the", "is", "\n\n", ".", ":", "\\boxed{b}",
+             "<answer>", "</answer>", "not", "final answer"]
+    choices = [f"{k}. {v}" for k, v in OPTIONS.items()]
+    for _ in range(300):
+        response = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 8)))
+        letter = medevalkit_choice(response, SAMPLE, answer_tag=False)
+        for gold in OPTIONS:
+            assert (letter == gold) == _reference_judge(choices, gold, response), response
+
+
+def test_medevalkit_guesses_where_choice_letter_declines() -> None:
+    from healthbench.metrics.medevalkit import medevalkit_choice
+
+    assert choice_letter("", SAMPLE) is UNPARSED
+    assert medevalkit_choice("", SAMPLE) == "A"  # all similarities 0 → first option
+    assert medevalkit_choice("The answer is B or C", SAMPLE) == "B"
+
+
+def test_medevalkit_reads_answer_tag_first() -> None:
+    from healthbench.metrics.medevalkit import medevalkit_choice
+
+    assert medevalkit_choice("<think>A?</think><answer>C</answer>", SAMPLE) == "C"
