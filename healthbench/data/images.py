@@ -1,0 +1,161 @@
+"""Decoding input images: PNG/JPEG, DICOM and NIfTI, bounded and with clear errors.
+
+Runs in the runner's prefetch threads, off the main thread. Every failure is an ``ImageError``
+naming the file, so the sample is recorded as an error and the run goes on. A pixel limit guards
+against decompression bombs (``HEALTHBENCH_MAX_PIXELS``, default 100 megapixels).
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from healthbench.types import ImageSource
+
+MAX_PIXELS = int(os.environ.get("HEALTHBENCH_MAX_PIXELS", 100_000_000))
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL raises DecompressionBombError past twice this
+
+_DICOM_SUFFIXES = (".dcm", ".dicom")
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+class ImageError(ValueError):
+    """An image that cannot be decoded or is too large; the message names the file."""
+
+
+def _kind(src: ImageSource) -> str:
+    if src.path is not None:
+        name = src.path.name.lower()
+        if name.endswith(_DICOM_SUFFIXES):
+            return "dicom"
+        if name.endswith(_NIFTI_SUFFIXES):
+            return "nifti"
+        return "raster"
+    head = (src.data or b"")[:132]
+    return "dicom" if head[128:132] == b"DICM" else "raster"
+
+
+def read_pixels(src: ImageSource) -> np.ndarray:
+    """The image's pixel values in their own range and dtype (HU for CT DICOM, raw for NIfTI).
+
+    2-D (H×W) or colour (H×W×C). Multi-frame DICOM and 3-D NIfTI give the frame/slice that
+    ``src.frame`` names, or the middle one.
+    """
+    try:
+        kind = _kind(src)
+        if kind == "dicom":
+            return _read_dicom(src)
+        if kind == "nifti":
+            return _read_nifti(src)
+        return np.asarray(_open_raster(src))
+    except ImageError:
+        raise
+    except Exception as exc:  # decoders raise many types; all mean "unreadable"
+        raise ImageError(f"{src.describe()}: unreadable image ({type(exc).__name__}: {exc})") \
+            from exc
+
+
+def load_image(src: ImageSource) -> Image.Image:
+    """An RGB PIL image for a model: raster files as they are, DICOM/NIfTI scaled to 8 bits
+    (over ``src.window`` when set, else min..max), then down-scaled by ``src.downscale``."""
+    try:
+        if _kind(src) == "raster" and src.window is None:
+            img = _open_raster(src).convert("RGB")
+        else:
+            img = Image.fromarray(to_uint8(read_pixels(src), src.window)).convert("RGB")
+        if src.downscale > 1:
+            size = (max(1, img.width // src.downscale), max(1, img.height // src.downscale))
+            img = img.resize(size, Image.Resampling.BICUBIC)
+        return img
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"{src.describe()}: unreadable image ({type(exc).__name__}: {exc})") \
+            from exc
+
+
+def to_uint8(pixels: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
+    """Scale ``window`` (default: min..max) to 0..255, clipping outside it; a constant image
+    becomes 0. This is how non-8-bit images are shown to models."""
+    arr = np.asarray(pixels, dtype=np.float64)
+    if arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4):
+        arr = arr[..., arr.shape[-1] // 2]
+    lo, hi = (np.nanmin(arr), np.nanmax(arr)) if window is None else window
+    arr = np.clip(arr, lo, hi)
+    scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
+    return np.nan_to_num(scaled).round().astype(np.uint8)
+
+
+def _check_pixels(src: ImageSource, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{src.describe()}: {width}×{height} pixels exceeds the limit of "
+                         f"{MAX_PIXELS} (HEALTHBENCH_MAX_PIXELS)")
+
+
+def _open_raster(src: ImageSource) -> Image.Image:
+    try:
+        fh = open(src.path, "rb") if src.path is not None else io.BytesIO(src.data or b"")
+    except OSError as exc:
+        raise ImageError(f"{src.describe()}: cannot open image ({exc.strerror or exc})") from exc
+    with fh:
+        try:
+            img = Image.open(fh)
+            _check_pixels(src, *img.size)
+            img.load()  # decode now, inside the error handling, not later in the model
+        except Image.DecompressionBombError as exc:
+            raise ImageError(f"{src.describe()}: image exceeds the pixel limit ({exc})") from exc
+        except ImageError:
+            raise
+        except Exception as exc:
+            raise ImageError(f"{src.describe()}: unreadable image ({type(exc).__name__}: "
+                             f"{exc})") from exc
+    return img
+
+
+def _read_dicom(src: ImageSource) -> np.ndarray:
+    import pydicom
+    from pydicom.pixels import apply_modality_lut
+
+    target = src.path if src.path is not None else io.BytesIO(src.data or b"")
+    ds = pydicom.dcmread(target)
+    rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    _check_pixels(src, cols, rows * frames)
+    pixels = ds.pixel_array
+    if frames > 1:
+        index = frames // 2 if src.frame is None else src.frame
+        if not 0 <= index < frames:
+            raise ImageError(f"{src.describe()}: frame {index} out of range (0..{frames - 1})")
+        pixels = pixels[index]
+    if ds.get("PhotometricInterpretation", "") in ("MONOCHROME1", "MONOCHROME2"):
+        pixels = apply_modality_lut(pixels, ds)
+        if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+            pixels = pixels.max() - pixels
+    return np.asarray(pixels)
+
+
+def _read_nifti(src: ImageSource) -> np.ndarray:
+    import nibabel as nib
+
+    img = nib.load(str(src.path))
+    shape = img.shape
+    _check_pixels(src, int(np.prod(shape[:2])), int(np.prod(shape[2:])) if len(shape) > 2 else 1)
+    data = np.asarray(img.dataobj)
+    while data.ndim > 3:
+        data = data[..., 0]
+    if data.ndim == 3:
+        index = data.shape[2] // 2 if src.frame is None else src.frame
+        if not 0 <= index < data.shape[2]:
+            raise ImageError(f"{src.describe()}: slice {index} out of range "
+                             f"(0..{data.shape[2] - 1})")
+        data = np.rot90(data[:, :, index])  # axial slice, displayed with anterior up
+    return data
+
+
+def is_image_file(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + _DICOM_SUFFIXES
+                         + _NIFTI_SUFFIXES)

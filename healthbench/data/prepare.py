@@ -1,0 +1,41 @@
+"""From a task config and a data root to the task's samples (building bundled samples if needed)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from healthbench.catalog import LOADERS, SAMPLE_BUILDERS
+from healthbench.data.base import LoadedDataset, data_checksum, resolve_inside
+from healthbench.taskconfig import TaskConfig
+
+BUILT_MARKER = ".healthbench-sample-complete"
+
+
+def dataset_dir(task: TaskConfig, data_root: Path) -> Path:
+    return resolve_inside(data_root, task.dataset.path or ".", f"{task.source}: dataset.path")
+
+
+def ensure_sample_data(task: TaskConfig, data_root: Path) -> None:
+    """Build a bundled sample suite at first use: into a temp folder, then renamed into place,
+    so a build killed half-way is redone rather than half-used."""
+    if not task.dataset.sample_builder:
+        return
+    target = dataset_dir(task, data_root)
+    if (target / BUILT_MARKER).exists():
+        return
+    staging = target.with_name(target.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    SAMPLE_BUILDERS.get(task.dataset.sample_builder)(staging)
+    (staging / BUILT_MARKER).write_text("built by healthbench\n")
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+
+
+def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, str]:
+    """The task's samples and the checksum of the files they came from."""
+    ensure_sample_data(task, data_root)
+    root = dataset_dir(task, data_root)
+    loaded: LoadedDataset = LOADERS.get(task.dataset.format)(root, **task.dataset.options)
+    return loaded, data_checksum(loaded.files, root)
