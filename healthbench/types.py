@@ -30,6 +30,11 @@ class ImageSource:
     data: bytes | None = None
     frame: int | None = None
     label: str | None = None  # how the benchmark names this image, e.g. "Fig-2"
+    #: Intensity window (lo, hi) mapped to 0..255 for the model; None = the image's min..max
+    #: (raster files are shown as they are).
+    window: tuple[float, float] | None = None
+    #: Integer down-scaling factor applied after rendering (super-resolution inputs).
+    downscale: int = 1
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.data is None):
@@ -38,7 +43,11 @@ class ImageSource:
     def describe(self) -> str:
         """A short, JSON-safe description used in samples.jsonl and error messages."""
         where = str(self.path) if self.path is not None else f"<{len(self.data or b'')} bytes>"
-        return where if self.frame is None else f"{where}#{self.frame}"
+        if self.frame is not None:
+            where += f"#{self.frame}"
+        if self.window is not None:
+            where += f" window={list(self.window)}"
+        return where if self.downscale == 1 else f"{where} downscale=x{self.downscale}"
 
 
 @dataclass(frozen=True)
