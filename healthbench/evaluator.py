@@ -49,7 +49,21 @@ def default_run_id(model: str) -> str:
 
 
 def build_metrics(task: TaskConfig) -> list[Metric]:
-    return [METRICS.get(m.name)(**m.args) for m in task.metrics]
+    """The task's metric objects; bad arguments or two metrics with one name name the file."""
+    from healthbench.taskconfig import TaskConfigError
+
+    metrics = []
+    for i, call in enumerate(task.metrics):
+        try:
+            metrics.append(METRICS.get(call.name)(**call.args))
+        except (TypeError, ValueError) as exc:
+            raise TaskConfigError(f"{task.source}: key 'metrics[{i}]' ({call.name}): {exc}") \
+                from exc
+    names = [m.name for m in metrics]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TaskConfigError(f"{task.source}: metrics named twice: {', '.join(repeated)}")
+    return metrics
 
 
 def subsample_items(items: list, k: int, seed: int) -> list:

@@ -69,7 +69,7 @@ def _fmt(metric: Mapping[str, Any], percent: bool) -> str:
     return text
 
 
-FRACTION_METRICS = {"accuracy", "parse_failure", "exact_match"}
+FRACTION_METRICS = {"accuracy", "parse_failure", "exact_match", "ssim"}
 
 
 def _is_fraction(name: str) -> bool:

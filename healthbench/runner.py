@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -188,7 +188,9 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
             responses = call([req for _, req in runnable]) if runnable else []
             if len(responses) != len(runnable):  # never let zip() drop a sample silently
                 raise RuntimeError(f"{len(responses)} responses for {len(runnable)} requests")
-            for (item, _), response in zip(runnable, responses):
+            for (item, request), response in zip(runnable, responses):
+                if task.output == "image" and response.image is not None:
+                    response = _with_strip(samples_path.parent, item.sample, request, response)
                 writer.write(score_sample(task, metrics, item.sample, response, item.prompt))
             writer.sync()
             if bar is not None:
@@ -198,6 +200,23 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
     records = read_samples(samples_path)
     order = {item.id: i for i, item in enumerate(items)}
     return sorted((r for r in records.values() if r.id in order), key=lambda r: order[r.id])
+
+
+def _with_strip(task_dir: Path, sample: Sample, request: Request,
+                response: Response) -> Response:
+    """Save input | output | reference as a PNG and note its path in the response."""
+    from healthbench.report.strips import safe_name, save_strip
+    from healthbench.types import ImageSource
+
+    rel = Path("images") / f"{safe_name(sample.id)}.png"
+    try:
+        reference = load_image(sample.target) if isinstance(sample.target, ImageSource) else None
+        save_strip(task_dir / rel, [request.images[0] if request.images else None,
+                                    response.image, reference])
+    except Exception as exc:  # a strip is a convenience: never fail the sample for it
+        log.warning("could not save the image strip for %s: %s", sample.id, exc)
+        return response
+    return replace(response, extra={**response.extra, "strip": str(rel)})
 
 
 def _progress(name: str, total: int, enabled: bool):  # -> tqdm | None

@@ -50,7 +50,10 @@ def parse_response(task: TaskConfig, sample: Sample, response: Response) -> tupl
         best = max(range(len(scores)), key=lambda i: (scores[i], -i))  # ties: first option
         return scores, list(sample.options)[best]
     if task.output == "image":
-        return {"image_shape": list(getattr(response.image, "shape", ()))}, response.image
+        stored = {"image_shape": list(getattr(response.image, "shape", ())),
+                  "dtype": str(getattr(response.image, "dtype", "")),
+                  **({"strip": response.extra["strip"]} if "strip" in response.extra else {})}
+        return stored, response.image
     extractor = EXTRACTORS.get(task.extract.name)
     text = response.text if response.text is not None else ""
     return text, extractor(text, sample, **task.extract.args)

@@ -1,9 +1,9 @@
 """Chance baselines and replay of saved outputs.
 
 ``random``: for multiple-choice requests, one option letter drawn uniformly; for choice scoring,
-uniform random scores; for image requests, **uniform noise** the size of the first input image
-(not the input itself: reproducing the input is the ``identity`` baseline of the generation
-suites). Draws depend only on (seed, task, sample id), so results do not depend on batch size or
+uniform random scores; for image requests, **uniform noise**, uint8 RGB of ``image_size``² (256,
+HealthGPT's output size) — not the input itself: reproducing the input is the ``identity``
+baseline of the generation suites. Draws depend only on (seed, task, sample id), so results do not depend on batch size or
 order.
 
 ``replay``: responses read from a file, so outputs made elsewhere can be scored. Accepts lines of
@@ -36,16 +36,17 @@ class RandomModel(Model):
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 64
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, image_size: int = 256) -> None:
         self.seed = seed
+        self.image_size = image_size
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         out = []
         for request in requests:
             rng = _rng(self.seed, request)
             if request.output == "image":
-                size = request.images[0].size[::-1] if request.images else (256, 256)
-                out.append(Response(image=rng.integers(0, 256, (*size, 3), dtype=np.uint8)))
+                side = self.image_size
+                out.append(Response(image=rng.integers(0, 256, (side, side, 3), dtype=np.uint8)))
             elif request.options:
                 letters = list(request.options)
                 out.append(Response(text=letters[int(rng.integers(len(letters)))]))
