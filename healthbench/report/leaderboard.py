@@ -1,78 +1,277 @@
-"""leaderboard.md from every results/<run-id>/results.json (a simple table per task).
+"""leaderboard.md (and, with ``--html``, a static site) from every ``results/<run-id>/``.
 
-Runs of different task versions are never ranked together: each (task, version) gets its own
-table. The leaderboard issue extends this with HTML, plots and reference numbers.
+One section per suite (the task folder under ``tasks/``), one table per task in it, runs as rows:
+overall micro and macro per group key, intervals, n, model variant and size, harness version.
+Runs are ranked together only when they ran the same task version on the same data (same
+checksum and sample count): anything else gets a separate table. Numbers from papers (a
+``--references`` YAML file) are listed apart, with source and protocol, and never ranked.
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping, Sequence
 
+from healthbench.report.references import Reference, load_references
+from healthbench.report.runs import (Run, format_value, higher_is_better, load_runs,
+                                     model_size, model_variant, suite_of)
 from healthbench.samples_io import atomic_write_text
 
-PRIMARY = ("accuracy", "micro_f1", "bleu4", "ssim", "exact_match")
+PRIMARY = ("accuracy", "micro_f1", "macro_f1", "bleu4", "ssim", "psnr", "exact_match")
 
 
-def load_runs(results_dir: Path) -> list[dict[str, Any]]:
-    runs = []
-    for path in sorted(results_dir.glob("*/results.json")):
-        try:
-            runs.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue  # a run being written or a foreign file: skipped, not fatal
-    return runs
-
-
-def primary_metric(block: dict[str, Any]) -> str:
+def primary_metric(metrics: Iterable[str]) -> str:
+    names = list(metrics)
     for name in PRIMARY:
-        if name in block["metrics"]:
+        if name in names:
             return name
-    return next(iter(block["metrics"]))
+    return names[0] if names else "accuracy"
 
 
-def render_leaderboard(runs: list[dict[str, Any]]) -> str:
-    tables: dict[tuple[str, str], list[tuple[dict, dict]]] = defaultdict(list)
+@dataclass(frozen=True)
+class Entry:
+    """One run's block for one task."""
+
+    run: Run
+    task: str
+    block: Mapping[str, Any]
+
+    def metric(self, name: str) -> Mapping[str, Any]:
+        return self.block.get("metrics", {}).get(name) or {}
+
+    def macro(self, key: str, name: str) -> Mapping[str, Any]:
+        return (self.block.get("macro", {}).get(key) or {}).get(name) or {}
+
+    def group(self, key: str, value: str) -> Mapping[str, Any]:
+        return (self.block.get("groups", {}).get(key) or {}).get(value) or {}
+
+
+@dataclass
+class Table:
+    """Runs that may be ranked together: one task, one version, one data checksum and size."""
+
+    suite: str
+    task: str
+    version: str
+    data_checksum: str = ""
+    n_total: int | None = None
+    metric: str = "accuracy"
+    entries: list[Entry] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
+    variant_of_task: bool = False  # another table has the same task and version (other data)
+
+    @property
+    def anchor(self) -> str:
+        suffix = f"-{self.data_checksum.split(':')[-1][:8]}" if self.variant_of_task else ""
+        return f"{self.task}-v{self.version}{suffix}".replace(".", "_")
+
+    @property
+    def title(self) -> str:
+        text = f"{self.task} (v{self.version})" if self.version != "?" else self.task
+        if self.variant_of_task:
+            text += f" — data {self.data_checksum.split(':')[-1][:10]}, {self.n_total} samples"
+        return text
+
+    @property
+    def group_keys(self) -> list[str]:
+        keys: list[str] = []
+        for entry in self.entries:
+            for key in list(entry.block.get("group_by") or entry.block.get("groups", {})):
+                if key not in keys:
+                    keys.append(key)
+        for ref in self.references:
+            keys += [key for key in ref.groups if key not in keys]
+        return keys
+
+    def group_values(self, key: str) -> list[str]:
+        values: set[str] = set()
+        for entry in self.entries:
+            values |= set((entry.block.get("groups", {}).get(key) or {}))
+        for ref in self.references:
+            values |= set(ref.groups.get(key, {}))
+        return sorted(values)
+
+    def ranked(self) -> list[tuple[int | None, Entry]]:
+        """Entries best first; runs without a value for the metric come last, unranked."""
+        sign = -1.0 if higher_is_better(self.metric) else 1.0
+        scored = [e for e in self.entries if e.metric(self.metric).get("value") is not None]
+        rest = [e for e in self.entries if e.metric(self.metric).get("value") is None]
+        scored.sort(key=lambda e: (sign * e.metric(self.metric)["value"], e.run.run_id))
+        return [(i, e) for i, e in enumerate(scored, 1)] + [(None, e) for e in rest]
+
+
+@dataclass
+class Leaderboard:
+    tables: list[Table]
+
+    def suites(self) -> dict[str, list[Table]]:
+        out: dict[str, list[Table]] = defaultdict(list)
+        for table in self.tables:
+            out[table.suite].append(table)
+        return dict(sorted(out.items()))
+
+    @property
+    def runs(self) -> list[Run]:
+        seen: dict[str, Run] = {}
+        for table in self.tables:
+            for entry in table.entries:
+                seen.setdefault(str(entry.run.path), entry.run)
+        return list(seen.values())
+
+
+def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ()) -> Leaderboard:
+    grouped: dict[tuple[str, str, str, Any], list[Entry]] = defaultdict(list)
     for run in runs:
-        for task, block in run.get("tasks", {}).items():
-            tables[(task, block.get("version", "?"))].append((run, block))
-    lines = ["# healthbench leaderboard", "",
-             "Generated from `results/` by `healthbench leaderboard`. Values are % (95% bootstrap "
-             "interval); macro = mean over the first group key's values.", ""]
-    for (task, version), entries in sorted(tables.items()):
-        metric = primary_metric(entries[0][1])
-        lines += [f"## {task} (v{version}) — {metric}", "",
-                  "| rank | model | run | n | errors | micro | macro |",
-                  "|---:|---|---|---:|---:|---:|---:|"]
-        def key(entry: tuple[dict, dict]) -> float:
-            value = entry[1]["metrics"].get(metric, {}).get("value")
-            return -(value if value is not None else float("-inf"))
-        for rank, (run, block) in enumerate(sorted(entries, key=key), 1):
-            micro = block["metrics"].get(metric, {})
-            macro_all = block.get("macro", {})
-            macro = next(iter(macro_all.values()), {}).get(metric, {}) if macro_all else {}
-            lines.append(f"| {rank} | {run['model']['name']} | {run['run_id']} | {block['n']} | "
-                         f"{block['n_errors']} | {_pct(micro)} | {_pct(macro)} |")
+        for task, block in run.tasks.items():
+            key = (task, str(block.get("version", "?")), str(block.get("data_checksum") or ""),
+                   block.get("n_total", block.get("n")))
+            grouped[key].append(Entry(run, task, block))
+    tables: list[Table] = []
+    per_version: dict[tuple[str, str], int] = defaultdict(int)
+    for (task, version, _, _), entries in grouped.items():
+        per_version[(task, version)] += 1
+    for (task, version, checksum, n_total), entries in sorted(grouped.items(),
+                                                              key=lambda kv: str(kv[0])):
+        metric = primary_metric(entries[0].block.get("metrics", {}))
+        tables.append(Table(suite=suite_of(task, entries[0].block), task=task, version=version,
+                            data_checksum=checksum, n_total=n_total, metric=metric,
+                            entries=entries, variant_of_task=per_version[(task, version)] > 1))
+    for ref in references:
+        homes = [t for t in tables if t.task == ref.task
+                 and (ref.task_version is None or ref.task_version == t.version)]
+        if not homes:
+            home = Table(suite=ref.suite or ref.task, task=ref.task,
+                         version=ref.task_version or "?", metric=ref.metric)
+            tables.append(home)
+            homes = [home]
+        for table in homes:
+            table.references.append(ref)
+    tables.sort(key=lambda t: (t.suite, t.task, t.version, t.data_checksum))
+    return Leaderboard(tables)
+
+
+# --- markdown --------------------------------------------------------------------------------
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _run_facts(entry: Entry) -> list[str]:
+    run = entry.run
+    return [_cell(run.model.get("name", "?")), _cell(model_variant(run.model) or "–"),
+            _cell(model_size(run.model) or "–")]
+
+
+def render_table(table: Table) -> list[str]:
+    lines = [f"### {table.title} — {table.metric}", ""]
+    keys = table.group_keys
+    if table.entries:
+        header = (["rank", "model", "variant", "size", "micro"] +
+                  [f"macro ({k})" for k in keys] + ["n", "errors", "harness", "run"])
+        lines += ["| " + " | ".join(header) + " |",
+                  "|" + "|".join("---:" if h in ("rank", "n", "errors") or h.startswith(
+                      ("micro", "macro")) else "---" for h in header) + "|"]
+        for rank, entry in table.ranked():
+            m = entry.metric(table.metric)
+            cells = ([str(rank) if rank else "–"] + _run_facts(entry) +
+                     [format_value(m.get("value"), table.metric, m.get("ci"))] +
+                     [format_value(entry.macro(k, table.metric).get("value"), table.metric,
+                                   entry.macro(k, table.metric).get("ci")) for k in keys] +
+                     [str(entry.block.get("n", "–")), str(entry.block.get("n_errors", 0)),
+                      _cell(entry.run.harness_version), f"`{_cell(entry.run.run_id)}`"])
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    else:
+        lines += ["No run of this task" + (" version" if table.version != "?" else "") +
+                  " in the results folder.", ""]
+    for key in keys:
+        lines += render_group_table(table, key)
+    if table.references:
+        lines += render_references(table)
+    return lines
+
+
+def render_group_table(table: Table, key: str) -> list[str]:
+    """Runs (in rank order) × the values of one group key; paper numbers below, marked †."""
+    values = table.group_values(key)
+    refs = [r for r in table.references if key in r.groups and r.metric == table.metric]
+    if not values or not (table.entries or refs):
+        return []
+    lines = [f"By **{key}** ({table.metric}; interval and n per cell):", "",
+             "| model | run | " + " | ".join(_cell(v) for v in values) + " |",
+             "|---|---|" + "---:|" * len(values)]
+    for _, entry in table.ranked():
+        cells = []
+        for value in values:
+            group = entry.group(key, value)
+            metric = (group.get("metrics") or {}).get(table.metric) or {}
+            text = format_value(metric.get("value"), table.metric, metric.get("ci"))
+            cells.append(text + (f" n={group['n']}" if group else ""))
+        lines.append(f"| {_cell(entry.run.model.get('name', '?'))} | "
+                     f"`{_cell(entry.run.run_id)}` | " + " | ".join(cells) + " |")
+    for ref in refs:
+        lines.append(f"| {_cell(ref.model)} † | paper | " + " | ".join(
+            format_value(ref.groups[key].get(v), ref.metric) for v in values) + " |")
+    return lines + [""]
+
+
+def render_references(table: Table) -> list[str]:
+    lines = ["† Reported in papers — **not reproduced here, not ranked** (their prompts, splits "
+             "and scorers may differ from this task's):", "",
+             "| model | variant | size | metric | overall | n | source | protocol |",
+             "|---|---|---|---|---:|---:|---|---|"]
+    for ref in table.references:
+        source = f"[{_cell(ref.source)}]({ref.url})" if ref.url else _cell(ref.source)
+        lines.append(f"| {_cell(ref.model)} † | {_cell(ref.variant or '–')} | "
+                     f"{_cell(ref.size or '–')} | {ref.metric} | "
+                     f"{format_value(ref.value, ref.metric)} | "
+                     f"{ref.n if ref.n is not None else '–'} | {source} | "
+                     f"{_cell(ref.protocol)} |")
+    return lines + [""]
+
+
+def render_markdown(board: Leaderboard) -> str:
+    lines = ["# healthbench leaderboard", "",
+             "Generated by `healthbench leaderboard` from run folders. Values are % for fraction "
+             "metrics, with 95% bootstrap intervals in parentheses; *micro* is over all samples, "
+             "*macro (key)* the unweighted mean over that key's groups; n counts scored samples. "
+             "Only runs of the same task version on the same data are ranked together. "
+             "† marks numbers reported in papers, not reproduced here.", ""]
+    if not board.tables:
+        lines += ["No runs found.", ""]
+    for suite, tables in board.suites().items():
+        lines += [f"## {suite}", ""]
+        for table in tables:
+            lines += render_table(table)
     return "\n".join(lines) + "\n"
 
 
-def _pct(metric: dict[str, Any]) -> str:
-    value = metric.get("value") if metric else None
-    if value is None:
-        return "–"
-    lo, hi = metric.get("ci") or (None, None)
-    return f"{value * 100:.1f}" + (f" ({lo * 100:.1f}–{hi * 100:.1f})" if lo is not None
-                                   and hi is not None else "")
+def render_leaderboard(runs: Sequence[Run]) -> str:
+    """The markdown leaderboard of ``runs`` (kept for callers of the first version)."""
+    return render_markdown(build_leaderboard(runs))
 
 
-def write_leaderboard(results_dir: Path, out: Path) -> Path:
-    atomic_write_text(out, render_leaderboard(load_runs(results_dir)))
+def write_leaderboard(results_dir: Path, out: Path, html: Path | None = None,
+                      references: Path | None = None, max_samples: int = 300) -> Path:
+    """Write leaderboard.md (and the HTML site when ``html`` is given); returns ``out``."""
+    refs = load_references(references) if references is not None else []
+    board = build_leaderboard(load_runs(results_dir), refs)
+    atomic_write_text(out, render_markdown(board))
+    if html is not None:
+        from healthbench.report.html import write_site
+
+        write_site(board, html, max_samples=max_samples)
     return out
 
 
 def main(args: Any) -> int:
-    """``healthbench leaderboard``."""
-    print(f"wrote {write_leaderboard(args.results, args.out)}")
+    """``healthbench leaderboard RESULTS [--out FILE] [--html DIR] [--references FILE]``."""
+    if not Path(args.results).is_dir():
+        raise FileNotFoundError(f"{args.results}: no results folder")
+    html = getattr(args, "html", None)
+    out = write_leaderboard(args.results, args.out, html=html,
+                            references=getattr(args, "references", None),
+                            max_samples=getattr(args, "max_samples", 300))
+    print(f"wrote {out}" + (f" and {Path(html) / 'index.html'}" if html else ""))
     return 0
