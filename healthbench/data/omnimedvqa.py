@@ -138,7 +138,7 @@ _BODY_PARTS = ("Chest", "Head", "Shoulder", "Abdomen", "Lower limb", "Brain", "E
                "Lymph node")
 
 
-def _rotate(correct: str, pool: list[str], k: int, offset: int) -> list[str]:
+def rotate_options(correct: str, pool: list[str], k: int, offset: int) -> list[str]:
     """k options including ``correct``, deterministic, with the answer's position varying."""
     others = [p for p in pool if p != correct]
     picked = [others[(offset + i) % len(others)] for i in range(k - 1)]
@@ -164,14 +164,14 @@ def build_omnimedvqa_sample(root: Path) -> None:
         source = image.source.split(":")[0]
         items = files.setdefault(source, [])
         modality_key = "modality" if source == "scikit-image" else "modality_type"
-        options = _rotate(_MODALITY_OPTIONS[image.modality], modality_pool, 4, n)
+        options = rotate_options(_MODALITY_OPTIONS[image.modality], modality_pool, 4, n)
         items.append({"question": "Which imaging modality was used to acquire this image?",
                       "gt_answer": _MODALITY_OPTIONS[image.modality], "image_path": rel,
                       **{f"option_{L}": o for L, o in zip(LETTERS, options)},
                       modality_key: _RAW_MODALITY[image.modality],
                       "question_type": "Modality Recognition", "source": image.source})
         if image.body_part:
-            options = _rotate(image.body_part, list(_BODY_PARTS), 4, n + 1)
+            options = rotate_options(image.body_part, list(_BODY_PARTS), 4, n + 1)
             items.append({"question": "Which part of the body is shown in this image?",
                           "gt_answer": image.body_part, "image_path": rel,
                           **{f"option_{L}": o for L, o in zip(LETTERS, options)},

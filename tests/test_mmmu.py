@@ -1,0 +1,280 @@
+"""MMMU Health & Medicine: the Hub's parquet layout, the official prompt, the official parser
+(checked against a table of tricky responses whose verdicts the official eval_utils.py gives),
+strict vs official scoring."""
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from healthbench.data.base import DatasetMissingError
+from healthbench.data.mmmu import HEALTH_SUBJECTS, load_mmmu, mmmu_prompt
+from healthbench.evaluator import RunSpec, evaluate
+from healthbench.metrics.mmmu import open_is_correct, parse_choice, parse_open
+from healthbench.runner import RunSettings
+from healthbench.task_index import TaskIndex
+from healthbench.types import Sample, SampleError
+
+TASKS = Path(__file__).resolve().parent.parent / "tasks" / "mmmu_med"
+
+
+def tasks(*names: str) -> list:
+    """This suite's own task files (not the whole tasks/ folder, which others edit)."""
+    return TaskIndex.build([TASKS], builtin=False).resolve(list(names))
+
+DRUGS = {"A": "Aspirin", "B": "Heparin", "C": "Warfarin", "D": "Clopidogrel"}
+
+# response -> letter the official parse_multi_choice_response picks (None: it would fall back to
+# random.choice). Verdicts produced by running MMMU's mmmu/utils/eval_utils.py (commit bb0b95a).
+MULTIPLE_CHOICE_TABLE = [
+    ("B", "B"),
+    ("(B)", "B"),
+    ("B.", "B"),                      # trailing '.' stripped, then " B " matches
+    ("(C) Warfarin", "C"),
+    ("The answer is (D).", "D"),
+    ("Answer: C", "C"),
+    ("b", None),                      # letters are case-sensitive
+    ("(b)", None),
+    ("I think A is wrong; (B) is right but (C) is better", "C"),  # brackets win; last one
+    ("A or B", "B"),                  # several bare letters: the last mentioned
+    ("A B A", "A"),                   # ... by its last occurrence
+    ("(A)(B)", "B"),
+    ("A, B", "B"),                    # "A," is not " A "
+    ("'C'", "C"),                     # quotes stripped
+    ("The correct medication here is clearly Warfarin for this patient", "C"),  # option text
+    ("Both aspirin and heparin could be used, but heparin is preferred", "B"),  # last text
+    ("Warfarin", None),               # option text only counts past five words
+    ("It is heparin.", None),
+    ("A. Aspirin", None),             # "A." is not " A " and the response is short
+    ("B)", None),
+    ("Option E", None),               # not an option
+    ("I cannot tell from the image at all really", None),
+    ("The drug of choice: B", "B"),
+]
+
+# (response, gold, official eval_open verdict)
+OPEN_TABLE = [
+    ("The answer is 12.", "12", True),
+    ("12.0", "12", True),             # numbers compare after rounding to 2 decimals
+    ("1,000 mg", "1000", True),       # thousands separators
+    ("2e3", "2000", True),            # scientific notation
+    ("so the result is -4", "-4", True),
+    ("Transformation", "Transformation", True),
+    ("transformation of cells", "Transformation", True),  # gold is a substring
+    ("C", "C", True),
+    ("Vitamin C", "C", True),         # single letters match " c" / "c " inside the text
+    ("0.125", "1/8", False),          # a fraction is text, not a number
+    ("1/8", "1/8", True),
+    ("It is 3.456", "3.46", True),
+    ("the value is 5\nso final answer 6", "5", True),  # every line's key tail counts
+    ("the value is 5\nso final answer 6", "6", True),
+    ("x = 7", "7", True),             # '=' on the last line
+    ("about 15%", "15", True),
+    ("No idea", "b", False),
+    ("Therefore the dose is 2.5 mg", "2.5", True),
+]
+
+
+@pytest.mark.parametrize("response,expected", MULTIPLE_CHOICE_TABLE)
+def test_multiple_choice_parser_agrees_with_official(response: str, expected: str | None) -> None:
+    assert parse_choice(response, DRUGS) == expected
+
+
+@pytest.mark.parametrize("response,gold,expected", OPEN_TABLE)
+def test_open_parser_agrees_with_official(response: str, gold: str, expected: bool) -> None:
+    assert open_is_correct(gold, parse_open(response)) is expected
+
+
+def test_open_gold_list_matches_any_element() -> None:
+    assert open_is_correct(["1/8", "0.125"], parse_open("0.125"))
+    assert not open_is_correct(["1/8", "0.125"], parse_open("0.25"))
+
+
+# --- a fixture in the Hub's parquet layout ------------------------------------------------------
+
+def png(seed: int) -> dict[str, Any]:
+    buf = io.BytesIO()
+    Image.new("RGB", (8 + seed, 8), (seed * 40 % 256, 10, 10)).save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": f"img{seed}.png"}
+
+
+def row(subject: str, n: int, question: str, options: list[str] | str, answer: str,
+        qtype: str = "multiple-choice", images: dict[int, Any] | None = None) -> dict[str, Any]:
+    images = images if images is not None else {1: png(n)}
+    out = {"id": f"validation_{subject}_{n}", "question": question,
+           "options": options if isinstance(options, str) else repr(options),
+           "explanation": "", "img_type": "['Diagrams']", "answer": answer,
+           "topic_difficulty": "Easy", "question_type": qtype, "subfield": "Test"}
+    for k in range(1, 8):
+        out[f"image_{k}"] = images.get(k)
+    return out
+
+
+FOUR = ["Aspirin", "Heparin", "Warfarin", "Clopidogrel"]
+ROWS = {  # subject -> rows, in the official row order
+    "Basic_Medical_Science": [
+        row("Basic_Medical_Science", 1, "<image 1> Which drug?", FOUR, "B"),
+        row("Basic_Medical_Science", 2, "<image 1> Which drug?", FOUR, "A"),
+        row("Basic_Medical_Science", 3, "<image 1> How many cells?", [], "12", "open"),
+    ],
+    "Clinical_Medicine": [
+        row("Clinical_Medicine", 1, "Compare <image 2> with <image 1>: which shows edema?",
+            ["<image 1>", "<image 2>"], "B", images={1: png(1), 2: png(2)}),
+        row("Clinical_Medicine", 2, "<image 1> Which drug?", FOUR, "C"),
+    ],
+    "Diagnostics_and_Laboratory_Medicine": [
+        row("Diagnostics_and_Laboratory_Medicine", 1, "<image 1> Which drug?", FOUR, "D"),
+        row("Diagnostics_and_Laboratory_Medicine", 2, "<image 1> Which?", FOUR, "E"),  # bad
+    ],
+    "Pharmacy": [
+        row("Pharmacy", 1, "<image 1> What fraction?", [], "['1/8', '0.125']", "open"),
+        row("Pharmacy", 2, "<image 1> vs <image 2>?", FOUR, "A"),  # bad: image_2 empty
+    ],
+    "Public_Health": [
+        row("Public_Health", 1, "<image 1> Which drug?", FOUR, "C"),
+        row("Public_Health", 2, "<image 1> Which drug?", "not a list", "A"),  # bad
+    ],
+}
+RESPONSES = {
+    "validation_Basic_Medical_Science_1": "(B)",                                # right
+    "validation_Basic_Medical_Science_2": "I cannot tell from the image at all really",  # none
+    "validation_Basic_Medical_Science_3": "The answer is 12.",                  # right
+    "validation_Clinical_Medicine_1": "B",                                      # right
+    "validation_Clinical_Medicine_2": "A. Aspirin",                             # none
+    "validation_Diagnostics_and_Laboratory_Medicine_1": "The answer is (A).",   # wrong
+    "validation_Pharmacy_1": "0.125",                                           # right
+    "validation_Public_Health_1": "",                                           # none
+}
+
+
+def write_mmmu(root: Path, rows: dict[str, list[dict[str, Any]]] = ROWS,
+               split: str = "validation") -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+    fields = [pa.field(c, pa.string()) for c in ("id", "question", "options", "explanation")]
+    fields += [pa.field(f"image_{k}", image) for k in range(1, 8)]
+    fields += [pa.field(c, pa.string()) for c in ("img_type", "answer", "topic_difficulty",
+                                                  "question_type", "subfield")]
+    for subject, subject_rows in rows.items():
+        folder = root / "MMMU" / subject
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(subject_rows, schema=pa.schema(fields)),
+                       folder / f"{split}-00000-of-00001.parquet")
+    return root / "MMMU"
+
+
+def run_replay(tmp_path: Path, responses: dict[str, str], task: str = "mmmu_med") -> dict:
+    saved = tmp_path / "responses.jsonl"
+    saved.write_text("".join(json.dumps({"task": task, "id": i, "response": r}) + "\n"
+                             for i, r in responses.items()))
+    spec = RunSpec(model="replay", model_args={"path": str(saved)},
+                   tasks=tasks(task), data_root=tmp_path,
+                   output_path=tmp_path / "out", run_id="r",
+                   settings=RunSettings(progress=False))
+    return evaluate(spec)["tasks"][task]
+
+
+def value(block: dict, metric: str, key: str | None = None, group: str | None = None) -> float:
+    where = block if key is None else block["groups"][key][group]
+    return where["metrics"][metric]["value"]
+
+
+def test_replay_gives_exact_strict_and_official_scores(tmp_path: Path) -> None:
+    write_mmmu(tmp_path)
+    block = run_replay(tmp_path, RESPONSES)
+    assert (block["n"], block["n_errors"]) == (8, 3)
+    # strict: unparseable multiple-choice answers are wrong
+    assert value(block, "accuracy") == pytest.approx(4 / 8)
+    assert value(block, "parse_failure") == pytest.approx(3 / 8)
+    strict = {"Basic_Medical_Science": 2 / 3, "Clinical_Medicine": 1 / 2,
+              "Diagnostics_and_Laboratory_Medicine": 0.0, "Pharmacy": 1.0, "Public_Health": 0.0}
+    for subject, expected in strict.items():
+        assert value(block, "accuracy", "subject", subject) == pytest.approx(expected)
+    # official: the three fallbacks, in official order (BMS_2, CM_2, PH_1), draw A, A, C from
+    # random.Random(42).choice over their four letters — right, wrong, right
+    rng = random.Random(42)
+    assert [rng.choice("ABCD") for _ in range(3)] == ["A", "A", "C"]
+    assert value(block, "accuracy_official") == pytest.approx(6 / 8)
+    official = {**strict, "Basic_Medical_Science": 1.0, "Public_Health": 1.0}
+    for subject, expected in official.items():
+        # per subject, the draws of the whole run (a restarted stream would give PH_1 'A')
+        assert value(block, "accuracy_official", "subject", subject) == pytest.approx(expected)
+    assert block["groups"]["question_type"]["open"]["n"] == 2
+
+
+def test_bad_rows_are_counted_with_clear_messages(tmp_path: Path) -> None:
+    loaded = load_mmmu(write_mmmu(tmp_path))
+    errors = {e.id: e.message for e in loaded.items if isinstance(e, SampleError)}
+    assert set(errors) == {"validation_Diagnostics_and_Laboratory_Medicine_2",
+                           "validation_Pharmacy_2", "validation_Public_Health_2"}
+    assert "answer 'E' is not an option letter" in errors[
+        "validation_Diagnostics_and_Laboratory_Medicine_2"]
+    assert "<image 2> but image_2 is empty" in errors["validation_Pharmacy_2"]
+    assert "not a Python literal" in errors["validation_Public_Health_2"]
+
+
+def test_images_are_bytes_in_order_of_mention(tmp_path: Path) -> None:
+    loaded = load_mmmu(write_mmmu(tmp_path), subjects=["Clinical_Medicine"])
+    sample = next(s for s in loaded.items if s.id == "validation_Clinical_Medicine_1")
+    assert isinstance(sample, Sample)
+    assert [img.label for img in sample.images] == ["<image 2>", "<image 1>"]
+    assert sample.images[0].data == ROWS["Clinical_Medicine"][0]["image_2"]["bytes"]
+    assert sample.images[0].path is None
+
+
+def test_official_prompts() -> None:
+    mc = Sample(id="x", question="Q <image 1>?", options={"A": "one", "B": "two"},
+                meta={"question_type": "multiple-choice"})
+    assert mmmu_prompt(mc) == ("Q <image 1>?\n(A) one\n(B) two\n\n"
+                               "Answer with the option's letter from the given choices directly.")
+    open_q = Sample(id="y", question="How many?", meta={"question_type": "open"})
+    assert mmmu_prompt(open_q) == "How many?\nAnswer the question using a single word or phrase."
+
+
+def test_ids_and_order_follow_the_dataset(tmp_path: Path) -> None:
+    loaded = load_mmmu(write_mmmu(tmp_path))
+    ids = [item.id for item in loaded.items]
+    assert ids[:3] == [f"validation_Basic_Medical_Science_{n}" for n in (1, 2, 3)]
+    orders = [item.meta["order"] for item in loaded.items]
+    assert orders == sorted(orders) == list(range(len(ids)))
+
+
+def test_missing_subject_says_which_files_are_expected(tmp_path: Path) -> None:
+    write_mmmu(tmp_path, {"Pharmacy": ROWS["Pharmacy"]})
+    with pytest.raises(DatasetMissingError, match=r"Basic_Medical_Science/validation-\*\.parquet"):
+        load_mmmu(tmp_path / "MMMU")
+    with pytest.raises(DatasetMissingError, match="never downloads"):
+        load_mmmu(tmp_path / "nowhere")
+
+
+def test_test_split_is_refused_as_server_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="EvalAI"):
+        load_mmmu(write_mmmu(tmp_path), splits=["test"])
+
+
+def test_dev_split_is_read_from_its_own_files(tmp_path: Path) -> None:
+    write_mmmu(tmp_path, {s: [row(s, 1, "<image 1> Q?", FOUR, "A")] for s in HEALTH_SUBJECTS},
+               split="dev")
+    loaded = load_mmmu(tmp_path / "MMMU", splits=["dev"])
+    assert len(loaded.items) == 5 and all(isinstance(s, Sample) for s in loaded.items)
+
+
+def test_bundled_sample_builds_in_the_official_layout(sample_data_root: Path,
+                                                      tmp_path: Path) -> None:
+    spec = RunSpec(model="random", model_args={}, tasks=tasks("mmmu_med_sample"),
+                   data_root=sample_data_root, output_path=tmp_path, run_id="r",
+                   settings=RunSettings(progress=False))
+    block = evaluate(spec)["tasks"]["mmmu_med_sample"]
+    assert (block["n"], block["n_errors"]) == (16, 0)
+    folder = sample_data_root / "healthbench-samples" / "MMMU"
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == sorted(HEALTH_SUBJECTS)
+    assert set(block["groups"]["question_type"]) == {"multiple-choice", "open"}
+    multi = [s for s in load_mmmu(folder).items if len(s.images) > 1]
+    assert len(multi) == 2
