@@ -40,7 +40,7 @@ def grouped_bars(categories: Sequence[str], series: Sequence[tuple[str, Sequence
     def y(value: float) -> float:
         return top_pad + plot_h * (1 - max(0.0, min(value, top)) / top)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" '
+    parts = [f'<svg class="plot" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title or y_label)}">']
     if title:

@@ -1,0 +1,159 @@
+"""The static leaderboard page in a real headless Chromium (Debian's ``chromium`` package, driven
+by Playwright with ``executable_path``; no browser is ever downloaded).
+
+Two real runs of the bundled OmniMedVQA sample (``random`` model, two seeds) feed the site, so the
+thumbnails are the real medical images. The page is opened from disk (file://): tables sort, the
+sample browser filters, thumbnails load, and every request the page makes is recorded and must
+stay on the local disk. A screenshot is written to the test's folder.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("HEALTHBENCH_CHROMIUM") or shutil.which("chromium") or \
+    "/usr/bin/chromium"
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install -y "
+                "chromium chromium-driver) or set HEALTHBENCH_CHROMIUM", allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright's python package is not installed "
+    "(pip install playwright; the browser comes from Debian, never from playwright install)")
+
+from healthbench.evaluator import RunSpec, evaluate  # noqa: E402
+from healthbench.report.leaderboard import write_leaderboard  # noqa: E402
+from healthbench.samples_io import read_samples  # noqa: E402
+from healthbench.task_index import TaskIndex  # noqa: E402
+
+TASK = "omnimedvqa_sample"
+# The closed-network flags from the machine notes: without them Chromium phones home at start.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-default-apps", "--disable-extensions"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, sample_data_root: Path) -> Path:
+    results = tmp_path_factory.mktemp("browser") / "results"
+    task = TaskIndex.build().resolve([TASK])
+    for run_id, seed in (("random_a", 0), ("random_b", 1)):
+        evaluate(RunSpec(model="random", model_args={"seed": seed}, tasks=task,
+                         data_root=sample_data_root, output_path=results, run_id=run_id))
+    refs = results.parent / "refs.yaml"
+    refs.write_text("references:\n  - {model: PaperModel, task: omnimedvqa_sample, metric: "
+                    "accuracy, value: 61.0, source: Example 2025, protocol: authors' prompt, "
+                    "url: 'https://example.org/p'}\n", encoding="utf-8")
+    out = results.parent / "site"
+    write_leaderboard(results, results.parent / "leaderboard.md", html=out, references=refs)
+    return out
+
+
+@pytest.fixture(scope="module")
+def page_and_requests(site: Path):
+    requests: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+        def guard(route) -> None:  # anything not on the local disk is recorded and refused
+            requests.append(route.request.url)
+            if route.request.url.startswith(("file://", "data:")):
+                route.continue_()
+            else:
+                route.abort()
+
+        context.route("**/*", guard)
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto((site / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        assert not errors, errors
+        yield page, requests
+        browser.close()
+
+
+def _column(page, table: str, index: int) -> list[str]:
+    return page.eval_on_selector_all(
+        f"{table} tbody tr", f"rows => rows.map(r => r.cells[{index}].textContent.trim())")
+
+
+def test_leaderboard_table_sorts_by_clicked_column(page_and_requests) -> None:
+    page, _ = page_and_requests
+    table = "table.leaderboard"
+    header = page.locator(f"{table} thead th", has_text="run")
+    header.click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert _column(page, table, 10) == ["random_a", "random_b"]
+    header.click()
+    assert header.get_attribute("aria-sort") == "descending"
+    assert _column(page, table, 10) == ["random_b", "random_a"]
+    micro = page.locator(f"{table} thead th", has_text="micro")
+    micro.click()  # numbers sort high to low first, by value not by text
+    values = [float(v.split()[0]) for v in _column(page, table, 4)]
+    assert values == sorted(values, reverse=True)
+    micro.click()
+    values = [float(v.split()[0]) for v in _column(page, table, 4)]
+    assert values == sorted(values)
+
+
+def test_sample_browser_filters_by_correctness_group_and_text(page_and_requests, site) -> None:
+    page, _ = page_and_requests
+    records = [r for run in ("random_a", "random_b") for r in read_samples(
+        site.parent / "results" / run / TASK / "samples.jsonl").values()]
+    wrong = [r for r in records if r.scores.get("accuracy") == 0.0]
+    page.select_option("#f-correct", "wrong")
+    assert page.locator("#sb-list .card").count() == len(wrong)
+    assert set(page.eval_on_selector_all("#sb-list .card",
+                                         "cs => cs.map(c => c.dataset.correct)")) == {"wrong"}
+    page.select_option("#f-group", "modality=CT")
+    ct_wrong = [r for r in wrong if r.meta.get("modality") == "CT"]
+    assert page.locator("#sb-list .card").count() == len(ct_wrong)
+    assert f"{len(ct_wrong)} of {len(records)} samples match" in page.text_content("#sb-count")
+    page.select_option("#f-group", "")
+    page.select_option("#f-correct", "")
+    page.fill("#f-text", "part of the body")
+    body = [r for r in records if "part of the body" in (r.inputs.get("question") or "")]
+    assert page.locator("#sb-list .card").count() == len(body) > 0
+    page.fill("#f-text", "")
+    assert page.locator("#sb-list .card").count() == len(records)
+
+
+def test_thumbnails_load_from_the_site_folder(page_and_requests, site) -> None:
+    page, _ = page_and_requests
+    images = page.eval_on_selector_all(
+        "#sb-list .card img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, "
+        "i.naturalWidth])")
+    assert len(images) > 0
+    assert all(src.startswith("thumbs/") and complete and width > 0
+               for src, complete, width in images)
+    assert all((site / src).is_file() for src, _, _ in images)
+
+
+def test_page_makes_no_request_off_the_machine(page_and_requests) -> None:
+    page, requests = page_and_requests
+    page.select_option("#f-correct", "correct")  # re-renders cards: more image loads
+    page.select_option("#f-correct", "")
+    assert requests, "the request recorder saw nothing"
+    off_disk = [url for url in requests if not url.startswith(("file://", "data:"))]
+    assert off_disk == []
+
+
+def test_screenshot_of_the_page(page_and_requests, tmp_path) -> None:
+    page, _ = page_and_requests
+    page.evaluate("window.scrollTo(0, 0)")
+    shot = tmp_path / "leaderboard.png"
+    page.screenshot(path=str(shot))
+    page.evaluate("document.getElementById('samples').scrollIntoView()")
+    page.screenshot(path=str(tmp_path / "sample_browser.png"))
+    assert shot.stat().st_size > 10_000
+    keep = os.environ.get("HEALTHBENCH_SCREENSHOTS")
+    if keep:  # CI can collect them as artifacts
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name in ("leaderboard.png", "sample_browser.png"):
+            shutil.copy(tmp_path / name, Path(keep) / name)

@@ -1,0 +1,210 @@
+"""``healthbench leaderboard``: tables per suite, never ranking across task versions, paper
+references kept apart, and the static site's files (the browser test drives the page itself)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from healthbench.aggregate import summarize_task
+from healthbench.catalog import METRICS
+from healthbench.cli import main as cli_main
+from healthbench.report.leaderboard import build_leaderboard, render_markdown, write_leaderboard
+from healthbench.report.references import ReferenceError, load_references
+from healthbench.report.runs import load_runs, model_size
+from healthbench.samples_io import SamplesWriter
+from healthbench.types import SampleResult
+
+MODALITIES = ("CT", "MR", "US")
+
+
+def make_run(results: Path, run_id: str, model: str, hit_rate: dict[str, float], *,
+             version: str = "1.0", checksum: str = "sha256:aaaa", info: dict | None = None,
+             task: str = "vqa_demo", image: Path | None = None,
+             response: str | None = None) -> Path:
+    """A format-true run written directly: samples.jsonl plus results.json from the real
+    aggregation code. ``hit_rate`` gives the fraction answered right per modality."""
+    run_dir = results / run_id
+    metrics = [METRICS.get("accuracy")(), METRICS.get("parse_failure")()]
+    records = []
+    for modality in MODALITIES:
+        for i in range(20):
+            right = i < round(hit_rate[modality] * 20)
+            answer = "A" if right else "B"
+            records.append(SampleResult(
+                id=f"{modality}/{i}", task=task, target="A",
+                response=response if response is not None else answer, parsed=answer,
+                scores={"accuracy": float(right), "parse_failure": 0.0},
+                meta={"modality": modality, "question_type": "Q1" if i % 2 else "Q2"},
+                inputs={"images": [str(image)] if image else [], "question": f"Q about {i}?",
+                        "options": {"A": "yes", "B": "no"}}))
+    with SamplesWriter(run_dir / task / "samples.jsonl") as writer:
+        writer.write_all(records)
+    block = summarize_task(metrics, records, ["modality", "question_type"], seed=0)
+    payload = {"schema_version": 1, "run_id": run_id,
+               "model": {"name": model, "args": {}, "info": info or {}},
+               "harness": {"version": "0.1.0", "git_sha": "0123456789abcdef"}, "seed": 0,
+               "tasks": {task: {"version": version, "data_checksum": checksum,
+                                "source": f"/x/tasks/demo_suite/{task}.yaml",
+                                "group_by": ["modality", "question_type"], **block}}}
+    (run_dir / "results.json").write_text(json.dumps(payload), encoding="utf-8")
+    return run_dir
+
+
+@pytest.fixture()
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    make_run(root, "weak", "tiny", {"CT": 0.3, "MR": 0.4, "US": 0.5},
+             info={"kind": "tiny LLaVA", "parameters": 14_000_000})
+    make_run(root, "strong", "healthgpt", {"CT": 0.9, "MR": 0.8, "US": 0.7},
+             info={"variant": "HealthGPT-M3", "parameters": 3_800_000_000})
+    return root
+
+
+def _table_lines(text: str, heading: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    rows = []
+    for line in lines[start + 1:]:
+        if line.startswith("#"):
+            break
+        rows.append(line)
+    return rows
+
+
+def test_models_are_rows_ranked_by_micro_with_macro_intervals_and_size(results: Path) -> None:
+    text = render_markdown(build_leaderboard(load_runs(results)))
+    assert "## demo_suite" in text
+    rows = [r for r in _table_lines(text, "### vqa_demo (v1.0)") if r.startswith("| 1 ")
+            or r.startswith("| 2 ")]
+    assert rows[0].startswith("| 1 | healthgpt | HealthGPT-M3 | 3.8B | 80.0 (")
+    assert rows[1].startswith("| 2 | tiny | tiny LLaVA | 14M | 40.0 (")
+    header = next(r for r in _table_lines(text, "### vqa_demo") if r.startswith("| rank"))
+    assert "macro (modality)" in header and "macro (question_type)" in header
+    assert "| 60 | 0 | 0.1.0 (0123456) | `strong` |" in rows[0]
+
+
+def test_per_group_columns_show_value_interval_and_n(results: Path) -> None:
+    text = render_markdown(build_leaderboard(load_runs(results)))
+    assert "| model | run | CT | MR | US |" in text
+    strong = next(line for line in text.splitlines() if line.startswith("| healthgpt | `strong`"))
+    assert "90.0 (" in strong and "n=20" in strong
+
+
+def test_different_task_versions_are_never_ranked_together(results: Path) -> None:
+    make_run(results, "newer", "other", {"CT": 1.0, "MR": 1.0, "US": 1.0}, version="2.0")
+    board = build_leaderboard(load_runs(results))
+    tables = {t.version: t for t in board.tables}
+    assert set(tables) == {"1.0", "2.0"}
+    assert [e.run.run_id for _, e in tables["2.0"].ranked()] == ["newer"]
+    assert "newer" not in [e.run.run_id for e in tables["1.0"].entries]
+    text = render_markdown(board)
+    assert "### vqa_demo (v1.0)" in text and "### vqa_demo (v2.0)" in text
+
+
+def test_same_version_on_other_data_gets_its_own_table(results: Path) -> None:
+    make_run(results, "subset", "other", {"CT": 1.0, "MR": 1.0, "US": 1.0},
+             checksum="sha256:bbbbbbbbbbbb")
+    board = build_leaderboard(load_runs(results))
+    assert len(board.tables) == 2
+    assert all(t.variant_of_task for t in board.tables)
+    assert "data bbbbbbbbbb" in render_markdown(board)
+
+
+REFS = """\
+references:
+  - model: PaperModel-7B
+    task: vqa_demo
+    metric: accuracy
+    value: 99.5
+    groups: {modality: {CT: 98.0, MR: 97.0}}
+    size: 7B
+    source: "Doe et al. 2025, Table 3"
+    url: https://example.org/paper
+    protocol: "authors' prompt, full test split"
+  - model: OtherPaper
+    task: unrun_task
+    metric: accuracy
+    value: 51
+    source: "Roe 2024"
+    protocol: "likelihood scorer"
+"""
+
+
+def test_references_are_shown_apart_marked_and_never_ranked(results: Path,
+                                                            tmp_path: Path) -> None:
+    refs_file = tmp_path / "refs.yaml"
+    refs_file.write_text(REFS, encoding="utf-8")
+    refs = load_references(refs_file)
+    assert refs[0].value == pytest.approx(0.995) and refs[0].groups["modality"]["CT"] == 0.98
+    board = build_leaderboard(load_runs(results), refs)
+    text = render_markdown(board)
+    main_rows = [r for r in _table_lines(text, "### vqa_demo") if r.startswith("| 1 ")]
+    assert "PaperModel" not in main_rows[0]  # 99.5 would rank first; it is not ranked
+    assert "not reproduced here, not ranked" in text
+    assert ("| PaperModel-7B † | – | 7B | accuracy | 99.5 | – | [Doe et al. 2025, Table 3]"
+            "(https://example.org/paper) | authors' prompt, full test split |") in text
+    assert "| PaperModel-7B † | paper | 98.0 | 97.0 | – |" in text
+    assert "### unrun_task" in text and "| OtherPaper † |" in text
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("- {model: M, task: t, metric: accuracy, value: 50, protocol: p}", "missing source"),
+    ("- {model: M, task: t, metric: accuracy, value: high, source: s, protocol: p}",
+     "value: expected a number"),
+    ("- {model: M, task: t, metric: accuracy, value: 5, source: s, protocol: p, x: 1}",
+     "unknown key"),
+])
+def test_reference_file_errors_name_the_entry(tmp_path: Path, entry: str, message: str) -> None:
+    path = tmp_path / "refs.yaml"
+    path.write_text("references:\n  " + entry + "\n", encoding="utf-8")
+    with pytest.raises(ReferenceError, match=r"references\[0\].*" + message):
+        load_references(path)
+
+
+def test_cli_writes_markdown_and_site(results: Path, tmp_path: Path, capsys) -> None:
+    image = tmp_path / "scan.png"
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64)).save(image)
+    make_run(results, "with_images", "tiny", {"CT": 0.5, "MR": 0.5, "US": 0.5}, image=image,
+             response="</script><script>alert(1)</script>")
+    out, site = tmp_path / "leaderboard.md", tmp_path / "site"
+    assert cli_main(["leaderboard", str(results), "--out", str(out), "--html", str(site)]) == 0
+    assert "vqa_demo" in out.read_text(encoding="utf-8")
+    page = (site / "index.html").read_text(encoding="utf-8")
+    thumbs = list((site / "thumbs").glob("*.png"))
+    assert len(thumbs) == 1 and max(Image.open(thumbs[0]).size) <= 192
+    assert f"thumbs/{thumbs[0].name}" in page
+    assert "<script>alert(1)" not in page  # model output is data, never markup
+    assert "http://" not in page and "https://" not in page.replace("https://example", "")
+    assert "Content-Security-Policy" in page
+
+
+def test_site_subsamples_large_tasks_repeatably(results: Path, tmp_path: Path) -> None:
+    from healthbench.report.html import write_site
+
+    board = build_leaderboard(load_runs(results))
+    first = write_site(board, tmp_path / "a", max_samples=10).read_text(encoding="utf-8")
+    second = write_site(board, tmp_path / "b", max_samples=10).read_text(encoding="utf-8")
+    data = [line for line in first.splitlines() if line.startswith('<script id="hb-samples"')]
+    assert data == [line for line in second.splitlines()
+                    if line.startswith('<script id="hb-samples"')]
+    assert '"strong/vqa_demo": 60' in data[0]
+
+
+def test_write_leaderboard_keeps_the_run_commands_signature(results: Path, tmp_path: Path) -> None:
+    out = write_leaderboard(results, tmp_path / "lb.md")
+    assert out.read_text(encoding="utf-8").startswith("# healthbench leaderboard")
+
+
+def test_missing_results_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert cli_main(["leaderboard", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+    assert "no results folder" in capsys.readouterr().err
+
+
+def test_model_size_formats_parameter_counts() -> None:
+    assert model_size({"info": {"parameters": 3_800_000_000}}) == "3.8B"
+    assert model_size({"info": {"size": "14B"}}) == "14B"
+    assert model_size({"info": {}}) == ""
