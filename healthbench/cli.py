@@ -38,6 +38,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
     p.add_argument("--include-path", type=Path, action="append", default=[],
                    help="an extra folder of task YAML files (repeatable)")
+    p.add_argument("--lmeval-include-path", type=Path, action="append", default=[],
+                   help="an extra folder of lm-eval task YAML files, for lmeval:<task> names "
+                        "(repeatable)")
     p.add_argument("--workers", type=int, default=4, help="image-decoding threads")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--leaderboard", type=Path, default=None,
@@ -85,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from healthbench.data.base import default_data_root
     from healthbench.evaluator import RunSpec, default_run_id, evaluate
+    from healthbench.lmeval_bridge import split_task_names
     from healthbench.models.base import parse_model_args
     from healthbench.runner import RunSettings
     from healthbench.task_index import TaskIndex
 
+    names, lmeval_tasks = split_task_names(t.strip() for t in args.tasks.split(",") if t.strip())
     index = TaskIndex.build(args.include_path)
-    tasks = index.resolve([t.strip() for t in args.tasks.split(",") if t.strip()])
+    tasks = index.resolve(names)
     if args.resume is not None:
         args.output_path, args.run_id = args.resume.parent, args.resume.name
         if not args.resume.is_dir():
@@ -111,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_id=args.run_id or default_run_id(args.model), seed=args.seed, limit=args.limit,
         subsample=args.subsample,
         device=args.device,
+        lmeval_tasks=lmeval_tasks, lmeval_include_paths=args.lmeval_include_path,
         settings=RunSettings(batch_size=batch_size, workers=args.workers,
                              progress=not args.no_progress and sys.stderr.isatty()),
     )

@@ -42,6 +42,9 @@ class RunSpec:
     device: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
     command: str = field(default_factory=lambda: shlex.join(sys.argv))
+    # "lmeval:<name>" tasks (prefix removed) run through lm-eval: healthbench/lmeval_bridge.py
+    lmeval_tasks: list[str] = field(default_factory=list)
+    lmeval_include_paths: list[Path] = field(default_factory=list)
 
 
 def default_run_id(model: str) -> str:
@@ -99,6 +102,12 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     if model is None:
         model = create_model(spec.model, spec.model_args, device=spec.device)
     check_capabilities(model, spec.model, spec.tasks)
+    lmeval_plan = None
+    if spec.lmeval_tasks:
+        from healthbench import lmeval_bridge
+
+        lmeval_plan = lmeval_bridge.prepare(spec.lmeval_tasks, spec.lmeval_include_paths,
+                                            model, spec.model)
     payload: dict[str, Any] = {
         "schema_version": 1, "run_id": spec.run_id,
         "model": {"name": spec.model, "args": public_args(spec.model_args),
@@ -126,6 +135,12 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                 **block, "seconds": round(time.perf_counter() - t0, 2)}
             payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_results(run_dir, payload)  # after every task: a later crash keeps this one
+        if lmeval_plan is not None:
+            payload["tasks"].update(lmeval_bridge.run(
+                lmeval_plan, model, run_dir, seed=spec.seed, limit=spec.limit,
+                subsample=spec.subsample, batch_size=spec.settings.batch_size))
+            payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_results(run_dir, payload)
     finally:
         model.close()
     write_tables(run_dir, payload)

@@ -1,0 +1,233 @@
+"""lm-eval tasks through healthbench models (healthbench/lmeval_bridge.py), fully offline.
+
+The tasks live in a folder written by the test (lm-eval YAML over a local JSONL file), so nothing
+comes from the hub. A fixed model makes the expected numbers easy to state; the CLI test runs
+the built-in ``tiny`` transformers model end to end.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Sequence
+
+import pytest
+
+from healthbench import lmeval_bridge
+from healthbench.cli import main
+from healthbench.evaluator import RunSpec, evaluate
+from healthbench.models.base import Model
+from healthbench.types import Request, Response
+
+CHOICES = ["yes", "no", "maybe"]
+N_DOCS = 6
+
+
+def write_tasks(folder: Path) -> Path:
+    """medtoy_mc (multiple choice), medtoy_gen (generate_until) and group medtoy_all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "medtoy.jsonl"
+    rows = [{"question": f"Is finding {i} benign?", "label": i % 3, "answer": CHOICES[i % 3]}
+            for i in range(N_DOCS)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    dataset = (f"dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\n"
+               "test_split: test\n")
+    (folder / "medtoy_mc.yaml").write_text(
+        "task: medtoy_mc\n" + dataset + "output_type: multiple_choice\n"
+        "doc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
+        f"doc_to_choice: {json.dumps(CHOICES)}\ndoc_to_target: label\n"
+        "metric_list:\n  - {metric: acc, aggregation: mean, higher_is_better: true}\n"
+        "metadata: {version: 1.0}\n", encoding="utf-8")
+    (folder / "medtoy_gen.yaml").write_text(
+        "task: medtoy_gen\n" + dataset + "output_type: generate_until\n"
+        "doc_to_text: \"Question: {{question}}\\nAnswer:\"\ndoc_to_target: answer\n"
+        "generation_kwargs: {until: [\"\\n\"], do_sample: false, max_gen_toks: 8}\n"
+        "metric_list:\n  - {metric: exact_match, aggregation: mean, higher_is_better: true,"
+        " ignore_case: true, ignore_punctuation: true}\n"
+        "metadata: {version: 2.0}\n", encoding="utf-8")
+    (folder / "medtoy_all.yaml").write_text(
+        "group: medtoy_all\ntask: [medtoy_mc, medtoy_gen]\naggregate_metric_list:\n"
+        "  - {metric: acc, aggregation: mean, weight_by_size: true}\n"
+        "metadata: {version: 1.0}\n", encoding="utf-8")
+    return folder
+
+
+class FixedModel(Model):
+    """Answers "yes" (then rambles past the stop string); prefers the shortest choice ("no").
+    A prompt containing ``fail_on`` gets a per-sample error."""
+
+    capabilities = frozenset({"text", "loglikelihood"})
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.fail_on = fail_on
+        self.seen: list[Request] = []
+
+    def _fails(self, request: Request) -> bool:
+        return self.fail_on is not None and self.fail_on in request.prompt
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        self.seen.extend(requests)
+        return [Response(error="boom") if self._fails(r) else Response(text="Yes\nmore text")
+                for r in requests]
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        self.seen.extend(requests)
+        return [Response(error="boom") if self._fails(r) else
+                Response(choice_scores=tuple(-float(len(c)) for c in r.choices))
+                for r in requests]
+
+
+class TextOnlyModel(FixedModel):
+    capabilities = frozenset({"text"})
+
+
+@pytest.fixture(scope="module")
+def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tasks(tmp_path_factory.mktemp("lmeval_tasks"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _datasets_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The datasets cache in a tmp folder (its path is read when `datasets` is imported)."""
+    import datasets.config
+
+    cache = tmp_path_factory.mktemp("hf_datasets")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_DATASETS_CACHE", str(cache))
+    mp.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    yield
+    mp.undo()
+
+
+def spec_for(tmp_path: Path, task_dir: Path, names: list[str], **kw) -> RunSpec:
+    return RunSpec(model="fixed", model_args={}, tasks=[], data_root=tmp_path,
+                   output_path=tmp_path / "results", run_id="run", lmeval_tasks=names,
+                   lmeval_include_paths=[task_dir], **kw)
+
+
+def read_samples(run_dir: Path, task: str) -> list[dict]:
+    lines = (run_dir / task / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_lmeval_names_are_split_from_healthbench_names():
+    assert lmeval_bridge.split_task_names(["samples", "lmeval:pubmedqa", "lmeval:medqa_4options"]) \
+        == (["samples"], ["pubmedqa", "medqa_4options"])
+    with pytest.raises(ValueError, match="lmeval:<task"):
+        lmeval_bridge.split_task_names(["lmeval:"])
+
+
+def test_tasks_run_and_land_in_the_results_schema(tmp_path, task_dir):
+    model = FixedModel()
+    payload = evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc", "medtoy_gen"]), model=model)
+    mc, gen = payload["tasks"]["lmeval:medtoy_mc"], payload["tasks"]["lmeval:medtoy_gen"]
+    # "no" (shortest) is right for docs 1 and 4; "yes" (cut at the newline) for docs 0 and 3.
+    assert mc["metrics"]["accuracy"]["value"] == pytest.approx(2 / 6)
+    assert gen["metrics"]["exact_match"]["value"] == pytest.approx(2 / 6)
+    for block, version in ((mc, "1.0"), (gen, "2.0")):
+        assert block["version"] == version and block["n"] == N_DOCS and block["n_errors"] == 0
+        assert set(block) >= {"version", "data_checksum", "n", "n_errors", "metrics", "groups"}
+        for metric in block["metrics"].values():
+            lo, hi = metric["ci"]
+            assert lo <= metric["value"] <= hi
+    run_dir = tmp_path / "results" / "run"
+    assert json.loads((run_dir / "results.json").read_text())["tasks"].keys() == \
+        {"lmeval:medtoy_mc", "lmeval:medtoy_gen"}
+    tables = (run_dir / "tables.md").read_text()
+    assert "## lmeval:medtoy_mc (v1.0)" in tables and "33.3" in tables
+    rows = read_samples(run_dir, "lmeval:medtoy_gen")
+    assert [r["id"] for r in rows] == [str(i) for i in range(N_DOCS)]
+    assert rows[0]["response"] == "Yes" and rows[0]["scores"] == {"exact_match": 1.0}
+    assert rows[0]["inputs"]["prompt"] == "Question: Is finding 0 benign?\nAnswer:"
+    mc_rows = read_samples(run_dir, "lmeval:medtoy_mc")
+    assert mc_rows[1]["parsed"] == 1 and mc_rows[1]["scores"] == {"accuracy": 1.0}
+    # One scoring request per document, its continuations as choices.
+    choice_requests = [r for r in model.seen if r.choices]
+    assert len(choice_requests) == N_DOCS
+    assert choice_requests[0].choices == (" yes", " no", " maybe")
+    assert choice_requests[0].task == "lmeval:medtoy_mc"
+
+
+def test_numbers_equal_lm_evals_own(tmp_path, task_dir):
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    ours = evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc", "medtoy_gen"]),
+                    model=FixedModel())["tasks"]
+    theirs = simple_evaluate(model=lmeval_bridge.make_lm(FixedModel(), 8),
+                             tasks=["medtoy_mc", "medtoy_gen"], bootstrap_iters=0,
+                             task_manager=TaskManager(include_path=str(task_dir),
+                                                      include_defaults=False))["results"]
+    assert ours["lmeval:medtoy_mc"]["metrics"]["accuracy"]["value"] == \
+        pytest.approx(theirs["medtoy_mc"]["acc,none"])
+    assert ours["lmeval:medtoy_gen"]["metrics"]["exact_match"]["value"] == \
+        pytest.approx(theirs["medtoy_gen"]["exact_match,none"])
+
+
+def test_a_failing_document_is_an_error_record_left_out_of_metrics(tmp_path, task_dir):
+    payload = evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc"]),
+                       model=FixedModel(fail_on="finding 4"))
+    block = payload["tasks"]["lmeval:medtoy_mc"]
+    assert (block["n"], block["n_errors"]) == (5, 1)
+    assert block["metrics"]["accuracy"]["value"] == pytest.approx(1 / 5)  # doc 1 only
+    rows = read_samples(tmp_path / "results" / "run", "lmeval:medtoy_mc")
+    assert len(rows) == N_DOCS
+    assert rows[4]["error"] == "model error: boom" and rows[4]["scores"] == {}
+
+
+def test_a_group_becomes_a_block_with_its_tasks_as_groups(tmp_path, task_dir):
+    payload = evaluate(spec_for(tmp_path, task_dir, ["medtoy_all"]), model=FixedModel())
+    tasks = payload["tasks"]
+    assert {"lmeval:medtoy_mc", "lmeval:medtoy_gen", "lmeval:medtoy_all"} <= set(tasks)
+    group = tasks["lmeval:medtoy_all"]
+    assert group["metrics"]["accuracy"]["value"] == pytest.approx(2 / 6)
+    assert list(group["groups"]["subtask"]) == ["medtoy_mc", "medtoy_gen"]
+    assert group["n"] == 2 * N_DOCS
+
+
+def test_a_model_without_loglikelihood_is_refused_before_running(tmp_path, task_dir):
+    model = TextOnlyModel()
+    with pytest.raises(lmeval_bridge.LmevalTaskError, match="needs loglikelihood"):
+        evaluate(spec_for(tmp_path, task_dir, ["medtoy_gen", "medtoy_mc"]), model=model)
+    assert model.seen == []
+
+
+def test_subsample_and_limit_pick_documents_like_healthbench(tmp_path, task_dir):
+    payload = evaluate(spec_for(tmp_path, task_dir, ["medtoy_gen"], subsample=4, limit=3,
+                                seed=7), model=FixedModel())
+    rows = read_samples(tmp_path / "results" / "run", "lmeval:medtoy_gen")
+    expected = sorted(random.Random(7).sample(range(N_DOCS), 4))[:3]
+    assert [int(r["id"]) for r in rows] == expected
+    assert payload["tasks"]["lmeval:medtoy_gen"]["n"] == 3
+
+
+def test_generation_kwargs_map_to_generation_params():
+    inst = SimpleNamespace(task_name="t", doc_id=3, args=(
+        "Q: <image>x", {"until": "\n\n", "do_sample": True, "temperature": 0.7,
+                        "max_gen_toks": 5}, {"visual": ["img"]}))
+    request = lmeval_bridge._generation_request(inst)
+    assert (request.task, request.sample_id, request.prompt) == ("lmeval:t", "3", "Q: x")
+    assert request.images == ("img",)
+    assert request.generation.stop == ("\n\n",)
+    assert (request.generation.max_new_tokens, request.generation.temperature) == (5, 0.7)
+
+
+def test_cli_runs_an_lmeval_task_on_the_tiny_model(tmp_path, task_dir, capsys):
+    code = main(["run", "--model", "tiny", "--tasks", "lmeval:medtoy_mc,lmeval:medtoy_gen",
+                 "--lmeval-include-path", str(task_dir), "--output-path", str(tmp_path),
+                 "--run-id", "cli", "--no-progress"])
+    assert code == 0
+    results = json.loads((tmp_path / "cli" / "results.json").read_text())
+    for name in ("lmeval:medtoy_mc", "lmeval:medtoy_gen"):
+        block = results["tasks"][name]
+        assert block["n"] + block["n_errors"] == N_DOCS
+    assert "lmeval:medtoy_mc" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_missing_include_path(tmp_path, capsys):
+    code = main(["run", "--model", "random", "--tasks", "lmeval:medtoy_mc",
+                 "--lmeval-include-path", str(tmp_path / "nope"), "--output-path",
+                 str(tmp_path)])
+    assert code == 2
+    assert "not a folder" in capsys.readouterr().err
