@@ -182,7 +182,7 @@ def test_text_only_items_show_no_image_and_keep_the_stored_one_in_meta(tmp_path:
     assert load_pmc_mi_bench(base, "puretext").items[1].id == "puretext/q-two"
 
 
-@pytest.mark.filterwarnings("ignore:.*overlaps:UserWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_bleu4_agrees_with_nltk_sentence_bleu_on_the_official_tokens() -> None:
     pairs = [
         (REF, "The lesion is hypointense on T1. It shows peripheral enhancement."),
