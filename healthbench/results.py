@@ -73,8 +73,8 @@ FRACTION_METRICS = {"accuracy", "parse_failure", "exact_match", "ssim"}
 
 
 def _is_fraction(name: str) -> bool:
-    return name in FRACTION_METRICS or name.endswith(("_accuracy", "_f1", "_recall",
-                                                      "_precision", "_exact_match")) or name.startswith(
+    return name in FRACTION_METRICS or name.endswith(
+        ("_accuracy", "_f1", "_recall", "_precision", "_exact_match")) or name.startswith(
         ("accuracy", "f1", "micro_f1", "macro_f1"))
 
 
