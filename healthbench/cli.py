@@ -121,6 +121,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                              progress=not args.no_progress and sys.stderr.isatty()),
     )
     payload = evaluate(spec)
+    from healthbench.distributed import rank_and_world
+
+    if rank_and_world()[0] != 0:
+        return 0  # rank 0 reports for the whole sharded run
     run_dir = spec.output_path / spec.run_id
     print((run_dir / "tables.md").read_text(encoding="utf-8"))
     errors = sum(t["n_errors"] for t in payload["tasks"].values())

@@ -17,7 +17,8 @@ from typing import Any, Sequence
 from healthbench import __version__
 from healthbench.aggregate import summarize_task
 from healthbench.catalog import METRICS
-from healthbench.data.prepare import load_task_data
+from healthbench.data.prepare import ensure_sample_data, load_task_data
+from healthbench.distributed import barrier, local_device, rank_and_world
 from healthbench.metrics.base import Metric
 from healthbench.models.base import Model, create_model, public_args
 from healthbench.results import environment, git_sha, write_results, write_tables
@@ -99,8 +100,9 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     """Run every task of ``spec``; returns the results.json payload (also written to disk)."""
     run_dir = spec.output_path / spec.run_id
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rank, world = rank_and_world()
     if model is None:
-        model = create_model(spec.model, spec.model_args, device=spec.device)
+        model = create_model(spec.model, spec.model_args, device=local_device(spec.device))
     check_capabilities(model, spec.model, spec.tasks)
     lmeval_plan = None
     if spec.lmeval_tasks:
@@ -116,6 +118,11 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         "env": environment(), "seed": spec.seed, "command": spec.command,
         "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
     }
+    if world > 1:  # one rank builds bundled sample data; the others wait for it
+        if rank == 0:
+            for task in spec.tasks:
+                ensure_sample_data(task, spec.data_root)
+        barrier()
     try:
         for task in spec.tasks:
             t0 = time.perf_counter()
@@ -128,6 +135,8 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
             metrics = build_metrics(task)
             records = run_task(task, model, metrics, items,
                                run_dir / task.name / "samples.jsonl", spec.settings)
+            if rank != 0:
+                continue  # rank 0 merged the shards and aggregates; see healthbench.distributed
             block = summarize_task(metrics, records, task.group_by, spec.seed)
             payload["tasks"][task.name] = {
                 "version": task.version, "data_checksum": checksum, "source": task.source,
@@ -135,7 +144,7 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                 **block, "seconds": round(time.perf_counter() - t0, 2)}
             payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_results(run_dir, payload)  # after every task: a later crash keeps this one
-        if lmeval_plan is not None:
+        if lmeval_plan is not None and rank == 0:  # lm-eval tasks are not sharded
             payload["tasks"].update(lmeval_bridge.run(
                 lmeval_plan, model, run_dir, seed=spec.seed, limit=spec.limit,
                 subsample=spec.subsample, batch_size=spec.settings.batch_size))
@@ -143,5 +152,6 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
             write_results(run_dir, payload)
     finally:
         model.close()
-    write_tables(run_dir, payload)
+    if rank == 0:
+        write_tables(run_dir, payload)
     return payload

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from healthbench.data.images import ImageError, load_image
+from healthbench.distributed import barrier, rank_and_world, rank_path, shard_paths
 from healthbench.metrics.base import Metric
 from healthbench.models.base import Model
 from healthbench.prompts import render
@@ -170,10 +171,49 @@ def _prefetched(task: TaskConfig, batches: list[list[Pending]],
 def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
              items: Sequence[Sample | SampleError], samples_path: Path,
              settings: RunSettings) -> list[SampleResult]:
-    """Run the pending samples of one task; return every record of the task, in dataset order."""
-    done = read_samples(samples_path, repair=True)
+    """Run the pending samples of one task; return every record of the task, in dataset order.
+
+    Under torchrun/accelerate each rank runs its share into its own shard file, and rank 0 merges
+    the shards into samples.jsonl (see ``healthbench.distributed``); other ranks return [].
+    """
+    rank, world = rank_and_world()
+    done = set(read_samples(samples_path, repair=rank == 0))
+    for shard in shard_paths(samples_path):
+        done |= set(read_samples(shard, repair=shard == rank_path(samples_path, rank)))
+    mine = [item for i, item in enumerate(items) if i % world == rank]
+    _run_items(task, model, metrics, mine, done,
+               rank_path(samples_path, rank) if world > 1 else samples_path, settings)
+    if world > 1:
+        barrier()
+        if rank == 0:
+            _merge_shards(samples_path)
+        barrier()
+        if rank != 0:
+            return []
+    records = read_samples(samples_path)
+    order = {item.id: i for i, item in enumerate(items)}
+    return sorted((r for r in records.values() if r.id in order), key=lambda r: order[r.id])
+
+
+def _merge_shards(samples_path: Path) -> None:
+    """samples.jsonl + every shard → samples.jsonl (atomic), then the shards are removed."""
+    from healthbench.samples_io import atomic_write_text, dumps
+
+    merged = read_samples(samples_path)
+    shards = shard_paths(samples_path)
+    for shard in shards:
+        for sample_id, record in read_samples(shard).items():
+            merged.setdefault(sample_id, record)
+    atomic_write_text(samples_path, "".join(dumps(r.to_json()) + "\n" for r in merged.values()))
+    for shard in shards:
+        shard.unlink()
+
+
+def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
+               items: Sequence[Sample | SampleError], done: set[str], samples_path: Path,
+               settings: RunSettings) -> None:
     with SamplesWriter(samples_path) as writer:
-        pending = _prepare(task, items, set(done), writer)
+        pending = _prepare(task, items, done, writer)
         size = settings.batch_size
         if size == "auto":
             size = model.auto_batch_size([])
@@ -197,9 +237,6 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                 bar.update(len(loaded))
         if bar is not None:
             bar.close()
-    records = read_samples(samples_path)
-    order = {item.id: i for i, item in enumerate(items)}
-    return sorted((r for r in records.values() if r.id in order), key=lambda r: order[r.id])
 
 
 def _with_strip(task_dir: Path, sample: Sample, request: Request,
