@@ -65,3 +65,29 @@ def test_malformed_vectors_name_the_sample(bad) -> None:
     records = _records(np.array([[1, 0]]), [bad])
     with pytest.raises(ValueError, match="sample '0'"):
         METRICS.get("micro_f1")().corpus(records)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+def test_prf_function_matches_sklearn_including_empty_labels(seed: int,
+                                                             zero_division: float) -> None:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    rng = np.random.default_rng(seed)
+    y_true = (rng.random((25, 6)) < 0.2).astype(int)
+    y_pred = (rng.random((25, 6)) < 0.2).astype(int)
+    y_true[:, 0] = 0  # a label nobody has
+    y_pred[:, 1] = 0  # a label nobody predicts
+    y_true[3], y_pred[3] = 0, 0  # an empty row
+    for average in ("micro", "macro", "weighted", "samples", None):
+        expected = precision_recall_fscore_support(y_true, y_pred, average=average,
+                                                   zero_division=zero_division)[:3]
+        got = prf(y_true, y_pred, average, zero_division)
+        for e, g in zip(expected, got):
+            np.testing.assert_allclose(g, e, atol=1e-12)
+    for col in range(6):
+        expected = precision_recall_fscore_support(y_true[:, col], y_pred[:, col],
+                                                   average="binary",
+                                                   zero_division=zero_division)[:3]
+        assert prf(y_true[:, col], y_pred[:, col], "binary", zero_division) == \
+            pytest.approx(expected, abs=1e-12)
