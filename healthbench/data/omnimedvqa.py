@@ -92,8 +92,11 @@ def _parse_item(root: Path, path: Path, stem: str, index: int,
     if not isinstance(row, dict):
         return SampleError(sample_id, where, "QA item is not a JSON object")
     raw_modality = row.get("modality_type", row.get("modality"))
+    modality = MODALITY_NAMES.get(str(raw_modality).strip()) if raw_modality else None
+    # A bad row keeps its canonical modality where known, so it is counted in that group.
     meta = {"modality_raw": raw_modality, "question_type": row.get("question_type"),
-            "source_file": path.name, "access": stem.split("/")[0]}
+            "source_file": path.name, "access": stem.split("/")[0],
+            **({"modality": modality} if modality else {})}
     for key in ("question", "gt_answer", "image_path", "option_A", "option_B"):
         if not isinstance(row.get(key), str) or not row[key].strip():
             return SampleError(sample_id, where, f"missing or empty field {key!r}", meta)
@@ -111,7 +114,6 @@ def _parse_item(root: Path, path: Path, stem: str, index: int,
     if not matches:
         return SampleError(sample_id, where, f"gt_answer {row['gt_answer']!r} is not among the "
                            f"options {list(options.values())}", meta)
-    modality = MODALITY_NAMES.get(str(raw_modality).strip()) if raw_modality else None
     if modality is None:
         return SampleError(sample_id, where, f"unknown modality string {raw_modality!r} (known: "
                            f"{', '.join(sorted(MODALITY_NAMES))})", meta)
@@ -122,7 +124,7 @@ def _parse_item(root: Path, path: Path, stem: str, index: int,
     return Sample(
         id=sample_id, question=row["question"], images=(ImageSource(path=image),),
         options=options, target=matches[0],
-        meta={**meta, "modality": modality, "answer_text": row["gt_answer"]},
+        meta={**meta, "answer_text": row["gt_answer"]},
     )
 
 
