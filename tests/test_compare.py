@@ -254,3 +254,52 @@ def test_per_image_psnr_is_compared_with_a_paired_t_test_in_db(tmp_path) -> None
     assert "| psnr |" in render_markdown(report)
     assert compare_runs(load_run(old), load_run(same), margin=1.0).exit_code == 0
     assert "<failure" in render_junit(report)
+
+
+def _write_report_run(path: Path, predictions: list[str]) -> Path:
+    """A report-generation run written directly: free text, scored only by a corpus metric."""
+    (path / "rrg").mkdir(parents=True)
+    rows = [{"id": f"r{i}", "task": "rrg", "target": "effusion", "response": p, "parsed": p,
+             "scores": {}, "meta": {"view": "PA" if i % 2 else "AP"}, "error": None}
+            for i, p in enumerate(predictions)]
+    (path / "rrg" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "results.json").write_text(json.dumps({
+        "schema_version": 1, "run_id": path.name, "model": {"name": "x", "args": {}},
+        "harness": {"version": "0", "git_sha": "unknown"},
+        "tasks": {"rrg": {"version": "1", "data_checksum": "c", "n": len(rows), "n_errors": 0,
+                          "group_by": ["view"],
+                          "metrics": {"hit_rate": {"value": 0.0, "ci": [0, 0]}}}}}))
+    return path
+
+
+def test_corpus_metrics_are_recomputed_by_their_metric_object(tmp_path, monkeypatch) -> None:
+    from healthbench.metrics.base import Metric
+    from healthbench.report import compare as compare_module
+
+    calls = []
+
+    def hit_rate(records) -> float:  # a corpus metric: no per-sample score is stored
+        calls.append(len(records))
+        return sum(r.parsed == r.target for r in records) / max(1, len(records))
+
+    monkeypatch.setattr(compare_module, "resolve_metrics",
+                        lambda task, block, names, include_paths=(): {
+                            "hit_rate": Metric("hit_rate", corpus=hit_rate)})
+    rng = random.Random(0)
+    good = ["effusion" if rng.random() < 0.8 else "normal" for _ in range(300)]
+    bad = [p if i % 4 else "normal" for i, p in enumerate(good)]
+    old = _write_report_run(tmp_path / "old", good)
+    new = _write_report_run(tmp_path / "new", bad)
+    report = compare_runs(load_run(old), load_run(new), resamples=100)
+    overall = next(c for c in report.comparisons if c.slice_label == "overall")
+    assert overall.result.test == "paired_bootstrap"
+    assert overall.change < -10 and overall.regression and report.exit_code == 1
+    assert len(calls) > 2 * 100  # recomputed on both sides of every resample
+    assert compare_runs(load_run(old), load_run(old), resamples=50).exit_code == 0
+
+
+def test_metrics_option_restricts_the_gate(runs) -> None:
+    report = compare_runs(load_run(runs["baseline"]), load_run(runs["drop"]),
+                          metrics=["parse_failure"])
+    assert {c.metric for c in report.comparisons} == {"parse_failure"}
+    assert report.exit_code == 0

@@ -132,10 +132,29 @@ def test_corpus_metric_is_recomputed_on_paired_resamples() -> None:
     assert compare_metric(metric, base, new, seed=0, resamples=300) == result
 
 
-def test_paired_bootstrap_statistic_never_reports_p_zero() -> None:
-    diff, ci, p = paired_bootstrap_statistic([0.0] * 50, [1.0] * 50,
+def test_paired_bootstrap_p_value_is_not_floored_by_the_resample_count() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.normal(0.0, 1.0, 400)
+    new = base - 0.06 + rng.normal(0, 0.3, 400)
+    diff, ci, p = paired_bootstrap_statistic(base.tolist(), new.tolist(),
                                              lambda xs: float(np.mean(xs)), resamples=99)
-    assert diff == 1.0 and ci == (1.0, 1.0) and p == pytest.approx(1 / 100)
+    assert p < 1 / 100  # far beyond what 99 resamples could count
+    # the bootstrap-SE test of a mean agrees with the paired t-test on a large sample
+    assert np.log10(p) == pytest.approx(np.log10(stats.ttest_rel(new, base).pvalue), rel=0.3)
+    assert ci[0] < diff < ci[1] < 0
+    _, ci, p = paired_bootstrap_statistic([0.0] * 50, [1.0] * 50, lambda xs: float(np.mean(xs)),
+                                          resamples=20)
+    assert ci == (1.0, 1.0) and p == 0.0
+
+
+def test_multinomial_shortcut_matches_the_index_bootstrap_distribution() -> None:
+    base, new = _binary_pairs(b=30, c=10, both=100, neither=60)
+    lo, hi = paired_bootstrap_mean(base, new, seed=0, resamples=4000)
+    diffs = np.asarray(new) - np.asarray(base)
+    rng = np.random.default_rng(1)
+    means = diffs[rng.integers(0, diffs.size, size=(4000, diffs.size))].mean(axis=1)
+    ref_lo, ref_hi = np.percentile(means, [2.5, 97.5])
+    assert lo == pytest.approx(ref_lo, abs=0.011) and hi == pytest.approx(ref_hi, abs=0.011)
 
 
 def test_per_sample_metric_skips_pairs_without_a_score() -> None:

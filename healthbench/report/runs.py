@@ -99,7 +99,10 @@ def percent_scale(metric: str) -> float:
 
 
 def higher_is_better(metric: str) -> bool:
-    return metric.lower() not in LOWER_IS_BETTER
+    """The direction of a metric known only by name (a Metric object, when at hand, decides)."""
+    name = metric.lower()
+    return name not in LOWER_IS_BETTER and not name.endswith(
+        tuple("_" + n for n in LOWER_IS_BETTER))
 
 
 def format_value(value: float | None, metric: str, ci: Any = None) -> str:
