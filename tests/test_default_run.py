@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_run_eval_without_arguments_runs_the_samples_and_writes_everything(
         tmp_path: Path) -> None:
+    expected = {t.name for t in TaskIndex.build().resolve(["samples"])}
     env = {**os.environ, "HEALTHBENCH_DATA": str(tmp_path / "data"),
            "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, str(REPO / "run_eval.py")], cwd=tmp_path, env=env,
@@ -26,7 +27,6 @@ def test_run_eval_without_arguments_runs_the_samples_and_writes_everything(
     assert len(runs) == 1
     results = json.loads(runs[0].read_text())
     assert results["schema_version"] == 1 and results["model"]["name"] == "tiny"
-    expected = {t.name for t in TaskIndex.build().resolve(["samples"])}
     assert set(results["tasks"]) == expected
     for name, block in results["tasks"].items():
         assert block["n"] > 0 and block["n_errors"] == 0, name
