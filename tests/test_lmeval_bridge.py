@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 import pytest
+from plugin_fixtures import one_torch_thread
 
 from healthbench import lmeval_bridge
 from healthbench.cli import main
@@ -22,6 +23,12 @@ from healthbench.types import Request, Response
 
 CHOICES = ["yes", "no", "maybe"]
 N_DOCS = 6
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    with one_torch_thread():
+        yield
 
 
 def write_tasks(folder: Path) -> Path:

@@ -27,13 +27,19 @@ from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 import pytest
-from plugin_fixtures import ChatServer, build_tiny_llava, noise_image
+from plugin_fixtures import ChatServer, build_tiny_llava, noise_image, one_torch_thread
 
 from healthbench.models.base import CAPABILITIES, Model, create_model
 from healthbench.types import GenerationParams, Request, Response
 
 GEN = GenerationParams(max_new_tokens=4)
 OPTIONS = {"A": "CT", "B": "MRI", "C": "X-ray", "D": "Ultrasound"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    with one_torch_thread():
+        yield
 
 
 def text_requests() -> list[Request]:
