@@ -192,7 +192,8 @@ def holm(p_values: Sequence[float]) -> list[float]:
 # --- one metric on paired records ------------------------------------------------------------
 
 def is_binary(values: Sequence[float]) -> bool:
-    return all(v in (0.0, 1.0) for v in values)
+    arr = np.asarray(values, dtype=np.float64)
+    return bool(np.all((arr == 0.0) | (arr == 1.0)))
 
 
 def compare_scores(baseline: Sequence[float], new: Sequence[float], seed: int = 0,
@@ -208,7 +209,7 @@ def compare_scores(baseline: Sequence[float], new: Sequence[float], seed: int = 
                             (None, None), 1.0)
     ci = paired_bootstrap_mean(base, newer, seed=seed, resamples=resamples)
     mean_base, mean_new = float(base.mean()), float(newer.mean())
-    if is_binary(base.tolist()) and is_binary(newer.tolist()):
+    if is_binary(base) and is_binary(newer):
         b, c, p = mcnemar_exact(base, newer)
         both = int(np.sum((base == 1) & (newer == 1)))
         counts = {"both": both, "neither": n - both - b - c, "baseline_only": b, "new_only": c}
