@@ -7,7 +7,8 @@ that this plugin must fail on its own (to check that errors stay per sample).
 
 What is checked, for every plugin:
 * capabilities are declared from the known set;
-* one Response per Request, each with a text or an error, in request order (a shuffled batch
+* one Response per Request, each with an answer (text, or image for image-only plugins) or an
+  error, in request order (a shuffled batch
   gives the shuffled answers);
 * batch-size invariance: a batch gives what the same requests give one at a time;
 * loglikelihood: declared → one finite score per choice, order and batch invariant; not declared
@@ -58,9 +59,16 @@ def choice_requests() -> list[Request]:
             for i in range(3)]
 
 
-def image_request() -> Request:
-    return Request(task="contract", sample_id="g0", prompt="Reconstruct the image.",
-                   images=(noise_image(7),), output="image")
+def image_requests() -> list[Request]:
+    """Image-output requests (reconstruction style), inputs of different sizes."""
+    return [Request(task="contract", sample_id=f"g{i}", prompt="Reconstruct the image.",
+                    images=(noise_image(7 + i, (40 + 8 * i, 48)),), output="image")
+            for i in range(3)]
+
+
+def main_requests(model: Model) -> list[Request]:
+    """What the plugin mainly produces: text requests, or image requests for image-only ones."""
+    return text_requests() if "text" in model.capabilities else image_requests()
 
 
 # ---------------------------------------------------------------------------- plugin cases
@@ -91,7 +99,8 @@ def replay_model(tmp: Path) -> Iterator[Model]:
             for r in text_requests()]
     rows += [{"task": "contract", "id": r.sample_id, "response": [-1.0, -2.0, -0.5]}
              for r in choice_requests()]
-    rows.append({"task": "contract", "id": "g0", "response": np.zeros((4, 4)).tolist()})
+    rows += [{"task": "contract", "id": r.sample_id, "response": np.zeros((4, 4)).tolist()}
+             for r in image_requests()]
     path = tmp / "replay.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     yield create_model("replay", {"path": str(path)})
@@ -117,6 +126,10 @@ def openai_local(tmp: Path) -> Iterator[Model]:
             model.close()
 
 
+def no_input_image() -> Request:
+    return Request(task="contract", sample_id="empty", prompt="Reconstruct.", output="image")
+
+
 def undecodable_image() -> Request:
     return Request(task="contract", sample_id="bad", prompt="Which modality?",
                    images=("not an image",), generation=GEN)
@@ -130,6 +143,8 @@ CASES = [
     PluginCase("hf-tiny-llava", hf_tiny_llava, failing=undecodable_image),
     PluginCase("openai-local", openai_local,
                failing=lambda: Request(task="contract", sample_id="x", prompt="ALWAYS_FAIL")),
+    PluginCase("identity", simple("identity", size=32), failing=no_input_image),
+    PluginCase("bicubic", simple("bicubic", size=32), failing=no_input_image),
 ]
 
 
@@ -175,22 +190,20 @@ def test_capabilities_are_declared_from_the_known_set(case):
     assert model.capabilities & {"text", "image"}
 
 
-def test_one_response_per_request_with_text_or_error(case):
+def test_one_response_per_request_with_an_answer_or_error(case):
     _, model = case
-    if "text" not in model.capabilities:
-        pytest.skip("no text output")
-    out = model.generate(text_requests())
-    assert len(out) == len(text_requests())
-    for response in out:
+    requests = main_requests(model)
+    out = model.generate(requests)
+    assert len(out) == len(requests)
+    for request, response in zip(requests, out):
         assert isinstance(response, Response)
-        assert isinstance(response.text, str) or response.error
+        answer = response.text if request.output == "text" else response.image
+        assert answer is not None or response.error
 
 
 def test_order_is_kept(case):
     _, model = case
-    if "text" not in model.capabilities:
-        pytest.skip("no text output")
-    requests = text_requests()
+    requests = main_requests(model)
     forward = model.generate(requests)
     backward = model.generate(requests[::-1])
     assert [key(r) for r in backward] == [key(r) for r in forward][::-1]
@@ -198,9 +211,7 @@ def test_order_is_kept(case):
 
 def test_batch_size_does_not_change_answers(case):
     _, model = case
-    if "text" not in model.capabilities:
-        pytest.skip("no text output")
-    requests = text_requests()
+    requests = main_requests(model)
     batched = model.generate(requests)
     single = [model.generate([r])[0] for r in requests]
     assert [key(r) for r in batched] == [key(r) for r in single]
@@ -227,16 +238,17 @@ def test_image_output_capability_is_honoured(case):
     _, model = case
     if "image" not in model.capabilities:
         pytest.skip("no image output (the runner refuses such tasks before running)")
-    out = model.generate([image_request()])
-    assert len(out) == 1 and out[0].error is None
-    assert np.asarray(out[0].image).ndim in (2, 3)
+    out = model.generate(image_requests())
+    assert len(out) == 3
+    for response in out:
+        assert response.error is None and np.asarray(response.image).ndim in (2, 3)
 
 
 def test_a_failing_request_costs_only_itself(case):
     plugin, model = case
     if plugin.failing is None:
         pytest.skip("this plugin has no request that fails")
-    good = text_requests()[:2]
+    good = main_requests(model)[:2]
     batch = [good[0], plugin.failing(), good[1]]
     out = resilient(model.generate, batch)
     assert len(out) == 3
