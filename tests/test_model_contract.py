@@ -7,9 +7,8 @@ that this plugin must fail on its own (to check that errors stay per sample).
 
 What is checked, for every plugin:
 * capabilities are declared from the known set;
-* one Response per Request, each with an answer (text, or image for image-only plugins) or an
-  error, in request order (a shuffled batch
-  gives the shuffled answers);
+* one Response per Request, each with an answer (text, or an image for image-only plugins) or
+  an error, in request order (a reversed batch gives the reversed answers);
 * batch-size invariance: a batch gives what the same requests give one at a time;
 * loglikelihood: declared → one finite score per choice, order and batch invariant; not declared
   → ``score_choices`` refuses;
