@@ -1,0 +1,171 @@
+"""Assembling a HealthGPT from local files (released variants) or from a seed (tiny).
+
+Nothing is downloaded: every path is a local directory or file. The released recipe
+(healthgpt.md §1.2): base LLM → VQ tokens appended (M3, L14) → H-LoRA wrapped on the LLM's
+linears → CLIP tower → per-task weights loaded strictly → eval, one dtype.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from healthbench.models.healthgpt import tiny
+from healthbench.models.healthgpt.model import HealthGPT
+from healthbench.models.healthgpt.templates import get_template
+from healthbench.models.healthgpt.variants import COMPREHENSION, GENERATION, Variant
+from healthbench.models.healthgpt.vqgan import VQGANConfig, VQGANDecoder
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+          "fp16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16,
+          "bf16": torch.bfloat16}
+LLM_FAMILY = {"phi3": ("phi3", "llava_phi"), "qwen2": ("qwen2", "llava_qwen2")}
+
+
+@dataclass
+class Paths:
+    llm: str | None = None
+    vit: str | None = None
+    com_hlora: str | None = None
+    gen_hlora: str | None = None
+    fusion: str | None = None
+    vqgan: str | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@dataclass
+class Built:
+    net: HealthGPT
+    vqgan: VQGANDecoder | None
+    stop_ids: list[int]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype in ("auto", "", None):
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise ValueError(f"dtype {dtype!r}: expected auto, float32, float16 or bfloat16") from None
+
+
+def _existing(path: str, what: str) -> str:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{what} not found: {path} (paths are local; nothing is "
+                                "downloaded)")
+    return path
+
+
+def _stop_ids(tokenizer: Any, generation_config: Any, end_text: str) -> list[int]:
+    ids: list[int] = []
+    eos = getattr(generation_config, "eos_token_id", None)
+    for value in ([eos] if isinstance(eos, int) else list(eos or [])) + [tokenizer.eos_token_id]:
+        if value is not None and value not in ids:
+            ids.append(int(value))
+    end = tokenizer.convert_tokens_to_ids(end_text)
+    if isinstance(end, int) and end != tokenizer.unk_token_id and end not in ids:
+        ids.append(end)
+    return ids
+
+
+def build_tiny(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch.device,
+               attn_implementation: str, seed: int) -> Built:
+    """Tiny random-weight model; every random tensor comes from ``seed`` in a fixed order."""
+    unsupported = set(paths.given()) & {"llm", "vit"}
+    if unsupported:
+        raise ValueError(f"variant 'tiny' is built from configs; it takes no "
+                         f"{', '.join(sorted(unsupported))} path")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        tokenizer = tiny.build_tokenizer()
+        llm = tiny.build_llm(len(tokenizer), tokenizer, attn_implementation)
+        vision, processor = tiny.build_vision(attn_implementation)
+        net = HealthGPT(llm, vision, tokenizer, processor, variant.family,
+                        get_template(variant.template), variant.vq_tokens)
+        for name in (COMPREHENSION, GENERATION):
+            net.add_task(name, variant.hlora(name))
+            for layer in net.hlora_layers.values():   # non-zero B so the adapters matter
+                torch.nn.init.normal_(layer.adapters[name].up, std=0.02)
+        fusion = {"embed": torch.randn(net.vocab_size, net.hidden_size) * 0.02,
+                  "head": torch.randn(net.vocab_size, net.hidden_size) * 0.02}
+        vqgan = VQGANDecoder(tiny.TINY_VQGAN)
+    net.to(device=device, dtype=dtype).eval()
+    net.set_fusion(GENERATION, fusion["embed"], fusion["head"])
+    vqgan = vqgan.to(device=device).eval()   # fp32, as upstream's idx2img
+    if paths.com_hlora:
+        net.load_task(COMPREHENSION, _existing(paths.com_hlora, "comprehension H-LoRA file"))
+    if paths.gen_hlora:
+        net.load_task(GENERATION, _existing(paths.gen_hlora, "generation H-LoRA file"),
+                      paths.fusion and _existing(paths.fusion, "fusion layer file"))
+    elif paths.fusion:
+        raise ValueError("fusion_path is loaded with gen_hlora_path; give both")
+    if paths.vqgan:
+        vqgan.load_released(_existing(paths.vqgan, "VQGAN checkpoint"))
+    stop = _stop_ids(tokenizer, None, net.template.stop_text)
+    return Built(net, vqgan, stop, {"tasks": [COMPREHENSION, GENERATION]})
+
+
+def build_released(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch.device,
+                   attn_implementation: str, device_map: str | None) -> Built:
+    """A released variant from local base weights and the released H-LoRA/fusion/VQGAN files."""
+    from transformers import (AutoModelForCausalLM, AutoTokenizer, CLIPImageProcessor,
+                              CLIPVisionModel)
+
+    if not paths.llm or not paths.vit:
+        raise ValueError(f"variant {variant.name!r} needs llm_path (the base LLM directory) and "
+                         "vit_path (CLIP ViT-L/14-336 directory)")
+    if not paths.com_hlora and not paths.gen_hlora:
+        raise ValueError(f"variant {variant.name!r} needs com_hlora_path and/or gen_hlora_path")
+    if paths.gen_hlora and variant.generation is None:
+        raise ValueError(f"HealthGPT-{variant.name.upper()} has no released generation weights "
+                         "(only M3 does); drop gen_hlora_path")
+    if paths.gen_hlora and not (paths.fusion and paths.vqgan):
+        raise ValueError("generation needs gen_hlora_path, fusion_path and vqgan_path together")
+    tokenizer = AutoTokenizer.from_pretrained(_existing(paths.llm, "base LLM directory"))
+    llm = AutoModelForCausalLM.from_pretrained(paths.llm, dtype=dtype,
+                                               attn_implementation=attn_implementation,
+                                               **({"device_map": device_map} if device_map
+                                                  else {}))
+    if llm.config.model_type not in LLM_FAMILY[variant.family]:
+        raise ValueError(f"{paths.llm} holds a {llm.config.model_type!r} model; variant "
+                         f"{variant.name!r} needs {LLM_FAMILY[variant.family][0]!r}")
+    vision = CLIPVisionModel.from_pretrained(_existing(paths.vit, "CLIP directory"), dtype=dtype,
+                                             attn_implementation=attn_implementation)
+    processor = CLIPImageProcessor.from_pretrained(paths.vit)
+    vision.requires_grad_(False)
+    llm.requires_grad_(False)
+    net = HealthGPT(llm, vision, tokenizer, processor, variant.family,
+                    get_template(variant.template), variant.vq_tokens)
+    if not device_map:
+        net.to(device)
+    else:
+        vision.to(net.device)
+    tasks = []
+    if paths.com_hlora:
+        net.add_task(COMPREHENSION, variant.hlora(COMPREHENSION))
+        net.load_task(COMPREHENSION, _existing(paths.com_hlora, "comprehension H-LoRA file"))
+        tasks.append(COMPREHENSION)
+    vqgan = None
+    if paths.gen_hlora:
+        net.add_task(GENERATION, variant.hlora(GENERATION))
+        net.load_task(GENERATION, _existing(paths.gen_hlora, "generation H-LoRA file"),
+                      _existing(paths.fusion or "", "fusion layer file"))
+        vqgan = VQGANDecoder(VQGANConfig())
+        vqgan.load_released(_existing(paths.vqgan or "", "VQGAN checkpoint"))
+        vqgan = vqgan.to(device=net.device).eval()   # fp32, as upstream's idx2img
+        tasks.append(GENERATION)
+    net.eval()
+    net.requires_grad_(False)
+    stop = _stop_ids(tokenizer, getattr(llm, "generation_config", None), net.template.stop_text)
+    return Built(net, vqgan, stop, {"tasks": tasks})

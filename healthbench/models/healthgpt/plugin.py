@@ -1,0 +1,226 @@
+"""``healthgpt``: the model plugin (Requests in, Responses out) over ``HealthGPT``.
+
+Text requests run on the comprehension task, image requests on the generation task; a batch
+holding both is split, and the answers come back in request order. Decoding is batched with
+left padding (greedy unless a request asks for a temperature); ``score_choices`` scores every
+option of every request in one forward. Heavy imports happen in ``__init__`` only.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from healthbench.catalog import MODELS
+from healthbench.models.base import Model, ModelArgsError
+from healthbench.types import Request, Response
+
+#: Upstream gen_infer.py's token budget for one image (1024 indices + end + slack).
+IMAGE_MAX_NEW_TOKENS = 1100
+
+
+@MODELS.register("healthgpt")
+class HealthGPTPlugin(Model):
+    """HealthGPT M3 / L14 / XL32 from local weights, or the tiny random-weight configuration.
+
+    Arguments (``--model-args``): ``variant`` (m3, l14, xl32, tiny; default tiny), ``llm_path``,
+    ``vit_path``, ``com_hlora_path``, ``gen_hlora_path``, ``fusion_path``, ``vqgan_path``,
+    ``dtype`` (auto: bf16 on GPU, fp32 on CPU), ``attn_implementation`` (sdpa), ``device``,
+    ``device_map``, ``seed`` (tiny weights), ``system_prompt`` (replaces the template's),
+    ``constrain_image_tokens`` (force exactly one image of index tokens; default: only tiny).
+    """
+
+    capabilities = frozenset({"text", "loglikelihood", "image"})
+    default_batch_size = 8
+
+    def __init__(self, variant: str = "tiny", llm_path: str | None = None,
+                 vit_path: str | None = None, com_hlora_path: str | None = None,
+                 gen_hlora_path: str | None = None, fusion_path: str | None = None,
+                 vqgan_path: str | None = None, dtype: str = "auto",
+                 attn_implementation: str = "sdpa", device: str | None = None,
+                 device_map: str | None = None, seed: int = 0, system_prompt: str | None = None,
+                 constrain_image_tokens: bool | None = None) -> None:
+        from healthbench.models.healthgpt import build
+        from healthbench.models.healthgpt.variants import GENERATION, get_variant
+
+        try:
+            spec = get_variant(str(variant))
+            torch_device = build.resolve_device(device)
+            torch_dtype = build.resolve_dtype(dtype, torch_device)
+        except ValueError as exc:
+            raise ModelArgsError(f"healthgpt: {exc}") from exc
+        paths = build.Paths(llm_path, vit_path, com_hlora_path, gen_hlora_path, fusion_path,
+                            vqgan_path)
+        if spec.name == "tiny":
+            built = build.build_tiny(spec, paths, torch_dtype, torch_device, attn_implementation,
+                                     int(seed))
+        else:
+            built = build.build_released(spec, paths, torch_dtype, torch_device,
+                                         attn_implementation, device_map)
+        self.variant = spec
+        self.net = built.net
+        self.vqgan = built.vqgan
+        self.stop_ids = built.stop_ids
+        self.system_prompt = system_prompt
+        self.constrain_image_tokens = (spec.name == "tiny" if constrain_image_tokens is None
+                                       else bool(constrain_image_tokens))
+        self.dtype_name = str(torch_dtype).replace("torch.", "")
+        self.paths = paths.given()
+        tasks = set(built.info["tasks"])
+        caps = {"text", "loglikelihood"} if "comprehension" in tasks else set()
+        if GENERATION in tasks and self.vqgan is not None:
+            caps.add("image")
+        self.capabilities = frozenset(caps)
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _rows(self, requests: Sequence[Request], suffix: Sequence[int] = ()) -> tuple[list, list]:
+        rows, images = [], []
+        for request in requests:
+            segments = self.net.prompt_segments(request.prompt, len(request.images), len(images),
+                                                self.system_prompt)
+            if suffix:
+                segments.append(list(suffix))
+            rows.append(segments)
+            images.extend(request.images)
+        return rows, images
+
+    def _need(self, task: str) -> None:
+        if task not in self.net.tasks:
+            raise RuntimeError(f"healthgpt ({self.variant.name}) was built without {task} "
+                               "weights")
+        self.net.activate(task)
+
+    def _cut(self, tokens: list[int], limit: int, stops: Sequence[int]) -> list[int]:
+        tokens = tokens[:limit]
+        stop = set(stops)
+        for i, token in enumerate(tokens):
+            if token in stop:
+                return tokens[:i]
+        return tokens
+
+    # ---- the contract -----------------------------------------------------------------------
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        out: list[Response | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for i, request in enumerate(requests):
+            gen = request.generation
+            groups.setdefault((request.output, gen.temperature, gen.top_p), []).append(i)
+        for (kind, _, _), indices in groups.items():
+            batch = [requests[i] for i in indices]
+            answers = self._images(batch) if kind == "image" else self._texts(batch)
+            for i, answer in zip(indices, answers):
+                out[i] = answer
+        return out  # type: ignore[return-value]
+
+    def _texts(self, requests: Sequence[Request]) -> list[Response]:
+        import torch
+
+        self._need("comprehension")
+        gen = requests[0].generation
+        with torch.inference_mode():
+            rows, images = self._rows(requests)
+            embeds, attention = self.net.embed_rows(rows, self.net.image_features(images))
+            limit = max(r.generation.max_new_tokens for r in requests)
+            ids = self.net.generate_ids(embeds, attention, limit, self.stop_ids,
+                                        gen.temperature, gen.top_p).tolist()
+        responses = []
+        for request, row in zip(requests, ids):
+            tokens = self._cut(row, request.generation.max_new_tokens, self.stop_ids)
+            text_ids = [t for t in tokens if t < self.net.base_vocab]
+            text = self.net.tokenizer.decode(text_ids, skip_special_tokens=True)
+            for stop in request.generation.stop:
+                if stop and stop in text:
+                    text = text[: text.index(stop)]
+            extra = {"dropped_image_tokens": len(tokens) - len(text_ids)} \
+                if len(text_ids) != len(tokens) else {}
+            responses.append(Response(text=text, extra=extra))
+        return responses
+
+    def _image_stop_ids(self) -> list[int]:
+        return [self.net.end_index_id, *self.stop_ids]
+
+    def _generate_image_tokens(self, requests: Sequence[Request]) -> list[list[int]]:
+        """New token ids per request, after ``<start_index>`` (greedy unless asked otherwise)."""
+        import torch
+
+        from healthbench.models.healthgpt.imagegen import ImageTokenConstraint
+
+        net = self.net
+        count = self.vqgan.config.tokens  # type: ignore[union-attr]
+        gen = requests[0].generation
+        processors = [ImageTokenConstraint(net.first_index_id, count, net.end_index_id,
+                                           net.vocab_size, net.device)] \
+            if self.constrain_image_tokens else []
+        limit = max([IMAGE_MAX_NEW_TOKENS] + [r.generation.max_new_tokens for r in requests])
+        with torch.inference_mode():
+            rows, images = self._rows(requests, suffix=[net.start_index_id])
+            embeds, attention = net.embed_rows(rows, net.image_features(images))
+            ids = net.generate_ids(embeds, attention, limit, self._image_stop_ids(),
+                                   gen.temperature, gen.top_p, processors)
+        return ids.tolist()
+
+    def _images(self, requests: Sequence[Request]) -> list[Response]:
+        import torch
+
+        from healthbench.models.healthgpt.imagegen import parse_image_tokens
+
+        self._need("generation")
+        if self.vqgan is None:
+            raise RuntimeError("healthgpt: image generation needs vqgan_path")
+        count = self.vqgan.config.tokens
+        parsed = [parse_image_tokens(tokens, self.net.first_index_id, count,
+                                     self._image_stop_ids())
+                  for tokens in self._generate_image_tokens(requests)]
+        good = [p for p in parsed if not isinstance(p, str)]
+        pictures = iter(())
+        if good:
+            device = next(self.vqgan.parameters()).device
+            with torch.inference_mode():
+                pictures = iter(self.vqgan.decode_to_uint8(
+                    torch.tensor(good, dtype=torch.long, device=device)).cpu().numpy())
+        return [Response(error=p) if isinstance(p, str) else Response(image=next(pictures))
+                for p in parsed]
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        """Mean log-probability of each choice's tokens as the answer, all in one forward."""
+        import torch
+
+        self._need("comprehension")
+        tokenizer = self.net.tokenizer
+        rows, continuations, owners, images = [], [], [], []
+        with torch.inference_mode():
+            for k, request in enumerate(requests):
+                base = self.net.prompt_segments(request.prompt, len(request.images), len(images),
+                                                self.system_prompt)
+                images.extend(request.images)
+                for choice in request.choices:
+                    cont = list(tokenizer(choice, add_special_tokens=False)["input_ids"])
+                    rows.append(base + [cont] if cont else list(base))
+                    continuations.append(cont)
+                    owners.append(k)
+            scores: list[float] = []
+            if rows:
+                embeds, attention = self.net.embed_rows(rows, self.net.image_features(images))
+                scores = self.net.continuation_logprobs(embeds, attention,
+                                                        continuations).tolist()
+        per_request: list[list[float]] = [[] for _ in requests]
+        for owner, score in zip(owners, scores):
+            per_request[owner].append(score)
+        return [Response(choice_scores=tuple(s)) for s in per_request]
+
+    def describe(self) -> dict[str, Any]:
+        net = self.net
+        return {
+            "variant": self.variant.name,
+            "description": self.variant.description,
+            "dtype": self.dtype_name,
+            "tasks": {name: {"hlora_rank": t.hlora.rank, "hlora_alpha": t.hlora.alpha,
+                             "experts": t.hlora.experts, "vision_layer": t.vision_layer}
+                      for name, t in net.tasks.items()},
+            "template": net.template.name,
+            "weights": {k: str(v) for k, v in self.paths.items()},
+            "parameters": sum(p.numel() for p in net.parameters()),
+            "constrain_image_tokens": self.constrain_image_tokens,
+        }
+
+    def close(self) -> None:
+        self.net = None  # type: ignore[assignment]
+        self.vqgan = None

@@ -1,0 +1,71 @@
+"""Image preprocessing, CLIP features at the task's layer, and the visual projector.
+
+Hierarchical visual perception (healthgpt.md §2.2): comprehension reads CLIP hidden state -2
+(output of the penultimate encoder block, "abstract" features), generation reads hidden state 1
+(output of the first block, "concrete" features). Only the blocks up to the needed layer are
+run, so generation pays for one CLIP block instead of 24. The CLS token is dropped: 576 patch
+features per 336-px image. Preprocessing is upstream's: pad to a square with the CLIP mean
+colour, then the CLIP processor (resize shortest side, centre crop, normalise).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+
+def expand_to_square(image: Any, background: tuple[int, int, int]) -> Any:
+    """Pad a PIL image to a square, centred, with ``background`` (upstream ``expand2square``)."""
+    from PIL import Image
+
+    image = image.convert("RGB")
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    canvas = Image.new("RGB", (side, side), background)
+    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+class ImagePreprocessor:
+    """PIL images → normalised pixel tensor (N, 3, S, S) exactly as the released scripts do."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.background = tuple(int(m * 255) for m in processor.image_mean)
+
+    def __call__(self, images: Sequence[Any]) -> torch.Tensor:
+        squared = [expand_to_square(img, self.background) for img in images]  # type: ignore[arg-type]
+        return self.processor(images=squared, return_tensors="pt")["pixel_values"]
+
+
+def hidden_state_count(select_layer: int, num_layers: int) -> int:
+    """How many encoder blocks must run for ``hidden_states[select_layer]`` (index 0 = embeddings)."""
+    index = select_layer if select_layer >= 0 else num_layers + 1 + select_layer
+    if not 0 <= index <= num_layers:
+        raise ValueError(f"vision layer {select_layer} out of range for {num_layers} blocks")
+    return index
+
+
+def clip_patch_features(vision: nn.Module, pixel_values: torch.Tensor,
+                        select_layer: int) -> torch.Tensor:
+    """``CLIPVisionModel`` hidden state ``select_layer`` without the CLS token: (N, P, D).
+
+    Equals ``vision(pixel_values, output_hidden_states=True).hidden_states[select_layer][:, 1:]``
+    but stops after the last block it needs.
+    """
+    tower = getattr(vision, "vision_model", vision)  # transformers 5 flattened the wrapper
+    blocks = hidden_state_count(select_layer, len(tower.encoder.layers))
+    hidden = tower.pre_layrnorm(tower.embeddings(pixel_values))
+    for layer in tower.encoder.layers[:blocks]:
+        hidden = layer(hidden, None)
+    return hidden[:, 1:]
+
+
+def build_projector(vision_hidden: int, hidden: int, dtype: torch.dtype | None = None,
+                    device: torch.device | str | None = None) -> nn.Sequential:
+    """LLaVA ``mlp2x_gelu``: Linear(D → H), GELU, Linear(H → H), with biases (indices 0 and 2)."""
+    return nn.Sequential(nn.Linear(vision_hidden, hidden), nn.GELU(),
+                         nn.Linear(hidden, hidden)).to(device=device, dtype=dtype)
