@@ -104,9 +104,10 @@ def png(seed: int) -> dict[str, Any]:
 
 
 def row(subject: str, n: int, question: str, options: list[str] | str, answer: str,
-        qtype: str = "multiple-choice", images: dict[int, Any] | None = None) -> dict[str, Any]:
+        qtype: str = "multiple-choice", images: dict[int, Any] | None = None,
+        split: str = "validation") -> dict[str, Any]:
     images = images if images is not None else {1: png(n)}
-    out = {"id": f"validation_{subject}_{n}", "question": question,
+    out = {"id": f"{split}_{subject}_{n}", "question": question,
            "options": options if isinstance(options, str) else repr(options),
            "explanation": "", "img_type": "['Diagrams']", "answer": answer,
            "topic_difficulty": "Easy", "question_type": qtype, "subfield": "Test"}
@@ -260,10 +261,13 @@ def test_test_split_is_refused_as_server_only(tmp_path: Path) -> None:
 
 
 def test_dev_split_is_read_from_its_own_files(tmp_path: Path) -> None:
-    write_mmmu(tmp_path, {s: [row(s, 1, "<image 1> Q?", FOUR, "A")] for s in HEALTH_SUBJECTS},
-               split="dev")
+    write_mmmu(tmp_path, {s: [row(s, 1, "<image 1> Q?", FOUR, "A", split="dev")]
+                          for s in HEALTH_SUBJECTS}, split="dev")
     loaded = load_mmmu(tmp_path / "MMMU", splits=["dev"])
     assert len(loaded.items) == 5 and all(isinstance(s, Sample) for s in loaded.items)
+    block = run_replay(tmp_path, {f"dev_{s}_1": "A" for s in HEALTH_SUBJECTS},
+                       task="mmmu_med_dev")
+    assert (block["n"], value(block, "accuracy")) == (5, 1.0)
 
 
 def test_bundled_sample_builds_in_the_official_layout(sample_data_root: Path,
