@@ -172,6 +172,20 @@ def test_numbers_equal_lm_evals_own(tmp_path, task_dir):
         pytest.approx(theirs["medtoy_gen"]["exact_match,none"])
 
 
+def test_replay_rescores_an_earlier_lmeval_run_identically(tmp_path, task_dir):
+    from healthbench.models.base import create_model
+
+    names = ["medtoy_mc", "medtoy_gen"]
+    first = evaluate(spec_for(tmp_path, task_dir, names), model=FixedModel())["tasks"]
+    replay = create_model("replay", {"path": str(tmp_path / "results" / "run")})
+    again = evaluate(RunSpec(model="replay", model_args={}, tasks=[], data_root=tmp_path,
+                             output_path=tmp_path / "results", run_id="again",
+                             lmeval_tasks=names, lmeval_include_paths=[task_dir]),
+                     model=replay)["tasks"]
+    for name in ("lmeval:medtoy_mc", "lmeval:medtoy_gen"):
+        assert again[name]["metrics"] == first[name]["metrics"]
+
+
 def test_a_failing_document_is_an_error_record_left_out_of_metrics(tmp_path, task_dir):
     payload = evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc"]),
                        model=FixedModel(fail_on="finding 4"))
