@@ -140,6 +140,7 @@ def test_official_layout_scored_through_replay_gives_the_expected_f1(tmp_path: P
     assert "mimic-cxr-2.0.0-split.csv line" in errors["p10000008/s5000000x/d8"]
     d3 = next(r for r in records if r["id"] == "p11000003/s50000003/d3")
     assert d3["target"]["labels"]["Pneumonia"] == UNCERTAIN
+    assert "findings" not in d3["target"]  # credentialed report text stays out by default
     assert d3["parsed"]["Pneumonia"] == POSITIVE
     assert list(d3["parsed"]) == list(CHEXPERT_LABELS)
 
@@ -222,7 +223,8 @@ def test_simple_findings_table_and_unix_rows(tmp_path: Path) -> None:
          "images": ["files/p10/x.jpg"]},
     ]
     (root / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{oops\n")
-    items = load_cxr_findings(root).items
+    items = load_cxr_findings(root, keep_reference_text=True).items
+    assert "findings" not in load_cxr_findings(root).items[0].target
     assert [type(i).__name__ for i in items] == ["Sample", "SampleError", "Sample",
                                                  "SampleError"]
     assert items[0].id == "a" and items[0].target["labels"]["Cardiomegaly"] == POSITIVE

@@ -22,7 +22,10 @@ rows (``images[0]`` and the assistant turn ``messages[1].content``) are read too
 the reference text: the protocol behind the published numbers) or ``csv`` (the study's row in
 ``mimic-cxr-2.0.0-chexpert.csv``; ``csv_uncertain`` says what -1.0 becomes: ``uncertain`` (the
 metric's convention then decides), ``positive``, or ``negative``). ``target`` is
-``{"findings", "labels", "label_source"}``; labels are codes in CHEXPERT_LABELS order.
+``{"labels", "label_source"}`` (plus ``"findings"``, the reference text, only with
+``keep_reference_text: true``: MIMIC-CXR is credentialed data, and samples.jsonl feeds tables and
+the leaderboard's sample browser, so report text is left out by default); labels are codes in
+CHEXPERT_LABELS order.
 
 A study whose report or section is missing, whose image path is unsafe, or whose CSV row is
 absent or malformed becomes a SampleError naming file and row: counted, never dropped.
@@ -133,16 +136,23 @@ def _check_options(section: str, reference_labels: str, csv_uncertain: str) -> N
                          f"{', '.join(_CSV_UNCERTAIN)}, got {csv_uncertain!r}")
 
 
+def _target(text: str, labels: dict[str, int], source: str, keep_text: bool) -> dict[str, Any]:
+    target: dict[str, Any] = {"labels": labels, "label_source": source}
+    if keep_text:
+        target["findings"] = text
+    return target
+
+
 def _attach_labeler_labels(pending: list[tuple[Sample, str]], labeler: str,
                            labeler_args: Mapping[str, Any] | None,
-                           max_chars: int | None) -> list[Sample | SampleError]:
+                           max_chars: int | None, keep_text: bool) -> list[Sample | SampleError]:
     """Label every reference text in one batch and put the codes into each target."""
     if not pending:
         return []
     texts = [truncate(text, max_chars) for _, text in pending]
     codes = get_labeler(labeler, labeler_args).label(texts)
     return [Sample(id=s.id, question=s.question, images=s.images, options=s.options,
-                   target={"findings": text, "labels": c, "label_source": labeler},
+                   target=_target(text, c, labeler, keep_text),
                    meta=s.meta)
             for (s, text), c in zip(pending, codes)]
 
@@ -159,8 +169,8 @@ def load_mimic_cxr(root: Path, split: str = "test", views: Iterable[str] | None 
                    section: str = "findings", reference_labels: str = "labeler",
                    labeler: str = "chexpert_rules",
                    labeler_args: Mapping[str, Any] | None = None,
-                   max_chars: int | None = None,
-                   csv_uncertain: str = "uncertain") -> LoadedDataset:
+                   max_chars: int | None = None, csv_uncertain: str = "uncertain",
+                   keep_reference_text: bool = False) -> LoadedDataset:
     """One sample per image of ``split`` (``views``: keep only these ViewPositions)."""
     _check_options(section, reference_labels, csv_uncertain)
     require_dir(root, "MIMIC-CXR-JPG", EXPECTED)
@@ -240,12 +250,12 @@ def load_mimic_cxr(root: Path, split: str = "test", views: Iterable[str] | None 
                                                str(exc), meta)))
                 continue
             done.append((line, Sample(id=sample_id, images=sample.images, meta=meta,
-                                      target={"findings": text, "labels": codes,
-                                              "label_source": "chexpert.csv"})))
+                                      target=_target(text, codes, "chexpert.csv",
+                                                     keep_reference_text))))
         else:
             pending.append((line, sample, text))
     labelled = _attach_labeler_labels([(s, t) for _, s, t in pending], labeler, labeler_args,
-                                      max_chars)
+                                      max_chars, keep_reference_text)
     done.extend((line, item) for (line, _, _), item in zip(pending, labelled))
     dataset.items = _ordered(done)
     return dataset
@@ -291,7 +301,8 @@ def _table_fields(row: Any) -> tuple[Any, Any, Any]:
 @LOADERS.register("cxr_findings")
 def load_cxr_findings(root: Path, file: str = "test.jsonl", labeler: str = "chexpert_rules",
                       labeler_args: Mapping[str, Any] | None = None,
-                      max_chars: int | None = None) -> LoadedDataset:
+                      max_chars: int | None = None,
+                      keep_reference_text: bool = False) -> LoadedDataset:
     """Rows of (image, reference findings); reference labels from ``labeler``."""
     require_dir(root, "CXR findings table", f"{root}/{file}: rows of image and findings")
     path = resolve_inside(root, file, f"dataset option file={file!r}")
@@ -318,7 +329,7 @@ def load_cxr_findings(root: Path, file: str = "test.jsonl", labeler: str = "chex
         pending.append((n, Sample(id=sample_id, images=(source,),
                                   meta={"source_file": path.name}), findings.strip()))
     labelled = _attach_labeler_labels([(s, t) for _, s, t in pending], labeler, labeler_args,
-                                      max_chars)
+                                      max_chars, keep_reference_text)
     done.extend((n, item) for (n, _, _), item in zip(pending, labelled))
     return LoadedDataset(items=_ordered(done), files=[path])
 
