@@ -261,9 +261,12 @@ def _delta(c: Comparison) -> str:
 
 def _counts(c: Comparison) -> str:
     counts = c.result.counts
-    if counts:
-        return f"{counts['baseline_only']} / {counts['new_only']}"
-    return "–"
+    if not counts:
+        return "–"
+    # samples that got worse / better; for a lower-is-better 0/1 score (parse failure) a 1 that
+    # appears in the new run is a loss
+    lost, gained = counts["baseline_only"], counts["new_only"]
+    return f"{lost} / {gained}" if c.higher_is_better else f"{gained} / {lost}"
 
 
 def _p(value: float) -> str:
@@ -312,7 +315,7 @@ def render_markdown(report: CompareReport, max_rows: int = 30) -> str:
         lines += table + [row(c) for c in report.comparisons[len(shown):]]
         lines += ["", "</details>"]
     lines += ["", "Δ = new − baseline (points on the % scale for fractions); *lost / gained*: "
-              "samples right in the baseline and wrong in the new run / the reverse (McNemar). "
+              "samples that got worse / better between the runs (the McNemar discordant pairs). "
               "Worst drops first."]
     if report.notes:
         lines += [""] + [f"- note: {note}" for note in report.notes]

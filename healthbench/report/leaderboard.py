@@ -270,6 +270,8 @@ def main(args: Any) -> int:
     if not Path(args.results).is_dir():
         raise FileNotFoundError(f"{args.results}: no results folder")
     html = getattr(args, "html", None)
+    if getattr(args, "max_samples", 300) < 0:
+        raise ValueError(f"--max-samples: expected a count >= 0, got {args.max_samples}")
     out = write_leaderboard(args.results, args.out, html=html,
                             references=getattr(args, "references", None),
                             max_samples=getattr(args, "max_samples", 300))
