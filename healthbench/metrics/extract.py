@@ -8,7 +8,7 @@ nearest-option rule) lives in ``medevalkit.py`` and is opt-in by name.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any
 
 from healthbench.catalog import EXTRACTORS
 from healthbench.metrics.base import UNPARSED
@@ -194,7 +194,3 @@ def choice_letter(text: str, sample: Sample, last_mention: bool = True) -> Any:
     found = _parse(body.strip(), options, letters, last_mention)
     return UNPARSED if found is None else found
 
-
-def option_letters(sample: Sample) -> Iterable[str]:
-    """The sample's option letters in the benchmark's order (upper case)."""
-    return [str(k).strip().upper() for k in sample.options]
