@@ -39,6 +39,17 @@ def _group_value(record: SampleResult, key: str) -> str:
     return "(missing)" if value is None or value == "" else str(value)
 
 
+def _group_values(record: SampleResult, key: str) -> list[str]:
+    """A list-valued meta key (e.g. MMOral's dimension tags) puts the sample in every group it
+    names; an empty list is "(missing)"; any other value is one group."""
+    value = record.meta.get(key)
+    if isinstance(value, (list, tuple)):
+        names = list(dict.fromkeys("(missing)" if v is None or v == "" else str(v)
+                                   for v in value))
+        return names or ["(missing)"]
+    return [_group_value(record, key)]
+
+
 def summarize_task(metrics: Sequence[Metric], records: Sequence[SampleResult],
                    group_by: Sequence[str], seed: int) -> dict[str, Any]:
     """The ``tasks.<name>`` block of results.json (without version/checksum, added by the caller).
@@ -58,10 +69,11 @@ def summarize_task(metrics: Sequence[Metric], records: Sequence[SampleResult],
         buckets: dict[str, list[SampleResult]] = defaultdict(list)
         error_counts: dict[str, int] = defaultdict(int)
         for record in records:
-            if record.error:
-                error_counts[_group_value(record, key)] += 1
-            else:
-                buckets[_group_value(record, key)].append(record)
+            for value in _group_values(record, key):
+                if record.error:
+                    error_counts[value] += 1
+                else:
+                    buckets[value].append(record)
         groups: dict[str, Any] = {}
         for value in sorted(set(buckets) | set(error_counts)):
             members = buckets.get(value, [])

@@ -41,6 +41,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmeval-include-path", type=Path, action="append", default=[],
                    help="an extra folder of lm-eval task YAML files, for lmeval:<task> names "
                         "(repeatable)")
+    p.add_argument("--judge", default=None, metavar="MODEL",
+                   help="model plugin that grades open answers for llm_judge metrics, e.g. "
+                        "openai (default: none; open answers are reported as not scored)")
+    p.add_argument("--judge-args", default="", help="k=v,k=v passed to the judge plugin")
+    p.add_argument("--judge-cache", type=Path, default=None, metavar="DIR",
+                   help="judge reply cache (default: <output-path>/.judge_cache)")
     p.add_argument("--workers", type=int, default=4, help="image-decoding threads")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--leaderboard", type=Path, default=None,
@@ -117,6 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         subsample=args.subsample,
         device=args.device,
         lmeval_tasks=lmeval_tasks, lmeval_include_paths=args.lmeval_include_path,
+        judge=args.judge, judge_args=parse_model_args(args.judge_args),
+        judge_cache=args.judge_cache,
         settings=RunSettings(batch_size=batch_size, workers=args.workers,
                              progress=not args.no_progress and sys.stderr.isatty()),
     )
@@ -127,6 +135,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0  # rank 0 reports for the whole sharded run
     run_dir = spec.output_path / spec.run_id
     print((run_dir / "tables.md").read_text(encoding="utf-8"))
+    from healthbench.metrics.judge import not_scored_notes
+
+    for note in not_scored_notes(payload):
+        print(note)
     errors = sum(t["n_errors"] for t in payload["tasks"].values())
     print(f"run {spec.run_id}: {len(payload['tasks'])} task(s), "
           f"{sum(t['n'] for t in payload['tasks'].values())} samples scored, {errors} errors; "

@@ -20,6 +20,7 @@ from healthbench.catalog import METRICS
 from healthbench.data.prepare import ensure_sample_data, load_task_data
 from healthbench.distributed import barrier, local_device, rank_and_world
 from healthbench.metrics.base import Metric
+from healthbench.metrics.judge import bind_judge, create_judge, judge_summary
 from healthbench.models.base import Model, create_model, public_args
 from healthbench.results import environment, git_sha, write_results, write_tables
 from healthbench.runner import RunSettings, check_capabilities, run_task
@@ -46,6 +47,11 @@ class RunSpec:
     # "lmeval:<name>" tasks (prefix removed) run through lm-eval: healthbench/lmeval_bridge.py
     lmeval_tasks: list[str] = field(default_factory=list)
     lmeval_include_paths: list[Path] = field(default_factory=list)
+    # The model that grades open answers for llm_judge metrics (healthbench/metrics/judge.py);
+    # None: those answers are reported as not scored. Cache default: <output_path>/.judge_cache
+    judge: str | None = None
+    judge_args: dict[str, Any] = field(default_factory=dict)
+    judge_cache: Path | None = None
 
 
 def default_run_id(model: str) -> str:
@@ -104,6 +110,10 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     if model is None:
         model = create_model(spec.model, spec.model_args, device=local_device(spec.device))
     check_capabilities(model, spec.model, spec.tasks)
+    judge = None
+    if spec.judge:
+        judge = create_judge(spec.judge, spec.judge_args,
+                             spec.judge_cache or spec.output_path / ".judge_cache")
     lmeval_plan = None
     if spec.lmeval_tasks:
         from healthbench import lmeval_bridge
@@ -132,7 +142,7 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                 items = subsample_items(items, spec.subsample, spec.seed)
             if spec.limit is not None:
                 items = items[:spec.limit]
-            metrics = build_metrics(task)
+            metrics = bind_judge(build_metrics(task), judge)
             records = run_task(task, model, metrics, items,
                                run_dir / task.name / "samples.jsonl", spec.settings)
             if rank != 0:
@@ -142,6 +152,9 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                 "version": task.version, "data_checksum": checksum, "source": task.source,
                 "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
                 **block, "seconds": round(time.perf_counter() - t0, 2)}
+            judged = judge_summary(metrics, records, judge)
+            if judged is not None:
+                payload["tasks"][task.name]["judge"] = judged
             payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_results(run_dir, payload)  # after every task: a later crash keeps this one
         if lmeval_plan is not None and rank == 0:  # lm-eval tasks are not sharded
@@ -152,6 +165,8 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
             write_results(run_dir, payload)
     finally:
         model.close()
+        if judge is not None:
+            judge.close()
     if rank == 0:
         write_tables(run_dir, payload)
     return payload

@@ -5,12 +5,24 @@ exactly one code path.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 from healthbench.catalog import EXTRACTORS
 from healthbench.metrics.base import UNPARSED, Metric
 from healthbench.taskconfig import TaskConfig
 from healthbench.types import Response, Sample, SampleError, SampleResult
+
+
+@dataclass(frozen=True)
+class Detailed:
+    """What a per-sample metric may return instead of a bare float: the score plus a JSON-safe
+    record of how it was reached (e.g. an LLM judge's raw outputs). ``details`` is written to
+    samples.jsonl under ``meta.details.<metric name>``; an ``"error"`` key in it makes the
+    sample an error record (response and details kept, so it can be re-scored)."""
+
+    value: float | None
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 def summarize_inputs(sample: Sample, prompt: str | None = None) -> dict[str, Any]:
@@ -71,10 +83,14 @@ def score_sample(task: TaskConfig, metrics: Sequence[Metric], sample: Sample,
     except Exception as exc:  # a metric or extractor rejecting this output
         return error_result(task.name, sample, f"scoring failed: {type(exc).__name__}: {exc}",
                             prompt)
+    details = {k: dict(v.details) for k, v in scores.items() if isinstance(v, Detailed)}
+    scores = {k: (v.value if isinstance(v, Detailed) else v) for k, v in scores.items()}
+    failed = [f"scoring failed: {k}: {d['error']}" for k, d in details.items() if d.get("error")]
     if task.output == "image":
         parsed = None  # pixels are not written into samples.jsonl
     return SampleResult(id=sample.id, task=task.name, target=_json_target(sample.target),
                         response=stored, parsed=parsed if parsed is not UNPARSED else None,
                         scores={k: (None if v is None else float(v)) for k, v in scores.items()},
-                        meta=dict(sample.meta), error=None,
+                        meta={**sample.meta, **({"details": details} if details else {})},
+                        error="; ".join(failed) or None,
                         inputs=summarize_inputs(sample, prompt))
