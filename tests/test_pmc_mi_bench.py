@@ -136,6 +136,9 @@ def test_official_fixture_scored_through_replay_gives_the_expected_metrics(
     assert (mc["n"], mc["n_errors"]) == (3, 1)
     assert metric("pmc_mi_bench_multichoice", "accuracy") == pytest.approx(2 / 3)
     assert metric("pmc_mi_bench_multichoice", "parse_failure") == pytest.approx(1 / 3)
+    # Table 4's F1 keeps only bare-letter answers: here the single "D"
+    assert metric("pmc_mi_bench_multichoice", "pmc_mi_choice_macro_f1") == 1.0
+    assert metric("pmc_mi_bench_multichoice", "pmc_mi_choice_official") == pytest.approx(2 / 3)
     # compound: BLEU exactly nltk's on the official tokens; "four panels" vs "Four panels."
     expected_bleu = (_bleu(REF, partial) + _bleu("Four panels.", "four panels")) / 2
     assert metric("pmc_mi_bench_compound", "pmc_mi_bleu4") == pytest.approx(expected_bleu,
@@ -287,3 +290,17 @@ def test_bundled_sample_is_official_format_and_gold_answers_score_perfectly(
     data = json.loads((sample_data_root / "healthbench-samples/PMC-MI-Bench/benchmark_data/"
                        "multiplechoiceVQA_benchmark.json").read_text())
     assert set(data[0]) == {"question", "gt", "images", "image_indices"}
+
+
+def test_choice_macro_f1_keeps_bare_letters_and_matches_sklearn() -> None:
+    from sklearn.metrics import f1_score
+
+    from healthbench.catalog import METRICS
+    from healthbench.types import SampleResult
+
+    rows = [("A", "A"), ("A", "B"), ("B", "B"), ("C", " C "), ("D", "D."), ("D", "answer: D")]
+    records = [SampleResult(id=str(i), task="t", target=t, response=r, parsed=None, scores={},
+                            meta={}) for i, (t, r) in enumerate(rows)]
+    value = METRICS.get("pmc_mi_choice_macro_f1")().corpus(records)
+    assert value == pytest.approx(f1_score(["A", "A", "B", "C"], ["A", "B", "B", "C"],
+                                           average="macro", zero_division=0))

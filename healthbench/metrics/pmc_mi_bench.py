@@ -16,6 +16,10 @@ Free-text sub-tasks, per item, then averaged over items (macro, as the official 
 
 Multiple choice:
 
+* ``pmc_mi_choice_macro_f1``: Table 4's F1 (``calculate_f1.py``): only items whose stripped raw
+  answer is exactly one of the letters A–F are kept; sklearn macro F1 over the letters present in
+  their targets or answers, ``zero_division=0`` (the table does not say which average it prints;
+  macro is the first the script reports).
 * ``pmc_mi_choice_official``: the official ``parse_options_from_prompt`` +
   ``judge_multi_choice`` (MedEvalKit's algorithm, nearest option by ``difflib`` when no letter is
   found). Reproduced with its quirks: on the scored file's "The candidate options are: A. …"
@@ -34,7 +38,7 @@ from typing import Any, Sequence
 
 from healthbench.catalog import METRICS
 from healthbench.metrics.base import Metric
-from healthbench.types import Response, Sample
+from healthbench.types import Response, Sample, SampleResult
 
 
 def _prediction(response: Response, parsed: Any) -> str:
@@ -218,3 +222,26 @@ def pmc_mi_choice_official() -> Metric:
                                         _prediction(response, parsed)))
 
     return Metric("pmc_mi_choice_official", per_sample=score)
+
+
+_MC_LETTERS = ("A", "B", "C", "D", "E", "F")
+
+
+@METRICS.register("pmc_mi_choice_macro_f1")
+def pmc_mi_choice_macro_f1() -> Metric:
+    """Corpus macro-F1 over items answered with a bare letter (``calculate_f1.py``)."""
+
+    def corpus(records: Sequence[SampleResult]) -> float:
+        from sklearn.metrics import precision_recall_fscore_support
+
+        pairs = [(str(r.target).strip(), r.response.strip()) for r in records
+                 if isinstance(r.response, str) and r.response.strip() in _MC_LETTERS
+                 and str(r.target).strip() in _MC_LETTERS]
+        if not pairs:
+            return float("nan")
+        y_true, y_pred = zip(*pairs)
+        labels = sorted(set(y_true) | set(y_pred), key=_MC_LETTERS.index)
+        return float(precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                     average="macro", zero_division=0)[2])
+
+    return Metric("pmc_mi_choice_macro_f1", corpus=corpus)
