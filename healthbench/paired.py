@@ -14,9 +14,9 @@ unpaired comparison of two intervals would miss. The test follows the metric:
   every resample; the p-value comes from the bootstrap standard error of the difference (normal
   approximation), so it is not floored at 1/(resamples + 1).
 
-Every comparison also gets a percentile paired-bootstrap interval of the difference (new − baseline),
-so all metrics report intervals on one footing. ``holm`` controls the family-wise error rate over
-many comparisons (tasks × groups × metrics).
+Every comparison also gets a percentile paired-bootstrap interval of the difference
+(new − baseline), so all metrics report intervals on one footing. ``holm`` controls the
+family-wise error rate over many comparisons (tasks × groups × metrics).
 
 Everything is seeded: the same inputs and seed give the same intervals and p-values.
 """
@@ -257,7 +257,7 @@ def compare_metric(metric: Metric, baseline: Sequence[SampleResult], new: Sequen
         new_value = float(corpus(new)) if new else float("nan")
         return PairedResult(PAIRED_BOOTSTRAP, len(baseline), base_value, new_value, diff, ci, p)
     base_scores, new_scores = [], []
-    for a, b in zip(baseline, new):
+    for a, b in zip(baseline, new, strict=True):
         x, y = a.scores.get(metric.name), b.scores.get(metric.name)
         if x is None or y is None:
             continue

@@ -66,7 +66,8 @@ def _write_dataset(root: Path) -> list[tuple[str, str, str]]:
     (qa / "gate.json").write_text(json.dumps(items), encoding="utf-8")
     for position, item in enumerate(items):
         modality = next(m for m, raw in MODALITIES.items() if raw == item["modality_type"])
-        truth.append((f"Open-access/gate/{position}", modality, "ABCD"[position % PER_MODALITY % 4]))
+        letter = "ABCD"[position % PER_MODALITY % 4]
+        truth.append((f"Open-access/gate/{position}", modality, letter))
     return truth
 
 

@@ -67,7 +67,7 @@ def test_holm_matches_statsmodels_multipletests() -> None:
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
 def test_holm_is_monotone_bounded_and_never_below_raw(p: list[float]) -> None:
     adjusted = holm(p)
-    assert all(raw <= adj <= 1.0 for raw, adj in zip(p, adjusted))
+    assert all(raw <= adj <= 1.0 for raw, adj in zip(p, adjusted, strict=True))
     order = sorted(range(len(p)), key=lambda i: p[i])
     assert all(adjusted[order[i]] <= adjusted[order[i + 1]] for i in range(len(p) - 1))
 

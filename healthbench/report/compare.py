@@ -225,7 +225,7 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
             report.notes.append(f"task {task}: {errored} errored sample record(s) across the two "
                                 "runs; their pairs are left out")
     adjusted = holm([c.result.p_value for c in pending])
-    for comparison, p_adj in zip(pending, adjusted):
+    for comparison, p_adj in zip(pending, adjusted, strict=True):
         significant = p_adj < alpha
         worse = comparison.change < -margin
         better = comparison.change > 0

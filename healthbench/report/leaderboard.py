@@ -129,7 +129,7 @@ def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ())
             grouped[key].append(Entry(run, task, block))
     tables: list[Table] = []
     per_version: dict[tuple[str, str], int] = defaultdict(int)
-    for (task, version, _, _), entries in grouped.items():
+    for task, version, _, _ in grouped:
         per_version[(task, version)] += 1
     for (task, version, checksum, n_total), entries in sorted(grouped.items(),
                                                               key=lambda kv: str(kv[0])):
