@@ -17,13 +17,13 @@ from typing import Sequence
 import torch
 
 
-def parse_image_tokens(tokens: Sequence[int], first_id: int, count: int,
+def parse_image_tokens(tokens: Sequence[int], first_id: int, codebook_size: int, count: int,
                        stop_ids: Sequence[int]) -> list[int] | str:
-    """Codebook indices of one generated sequence, or an error message.
+    """The ``count`` codebook indices of one generated sequence, or an error message.
 
     ``tokens`` are the newly generated ids (generation stops at the first id in ``stop_ids``,
     padding after it is ignored). Indices are ``id - first_id`` for ids in
-    ``[first_id, first_id + count)``.
+    ``[first_id, first_id + codebook_size)``.
     """
     stops = set(stop_ids)
     body: list[int] = []
@@ -33,8 +33,8 @@ def parse_image_tokens(tokens: Sequence[int], first_id: int, count: int,
             stopped = True
             break
         body.append(int(token))
-    others = [t for t in body if not first_id <= t < first_id + count]
-    indices = [t - first_id for t in body if first_id <= t < first_id + count]
+    others = [t for t in body if not first_id <= t < first_id + codebook_size]
+    indices = [t - first_id for t in body if first_id <= t < first_id + codebook_size]
     if others:
         return (f"image generation produced {len(others)} non-index token(s) among "
                 f"{len(body)} (first: id {others[0]}); expected exactly {count} image indices")
@@ -52,11 +52,11 @@ class ImageTokenConstraint:
     so the step number is its length.
     """
 
-    def __init__(self, first_id: int, count: int, end_id: int, vocab_size: int,
-                 device: torch.device) -> None:
+    def __init__(self, first_id: int, codebook_size: int, count: int, end_id: int,
+                 vocab_size: int, device: torch.device) -> None:
         self.count = count
         self.index_mask = torch.ones(vocab_size, dtype=torch.bool, device=device)
-        self.index_mask[first_id:first_id + count] = False        # True = forbidden
+        self.index_mask[first_id:first_id + codebook_size] = False   # True = forbidden
         self.end_mask = torch.ones(vocab_size, dtype=torch.bool, device=device)
         self.end_mask[end_id] = False
 

@@ -62,6 +62,8 @@ class HealthGPTPlugin(Model):
         self.system_prompt = system_prompt
         self.constrain_image_tokens = (spec.name == "tiny" if constrain_image_tokens is None
                                        else bool(constrain_image_tokens))
+        #: Token budget for one generated image (upstream: 1100 for 1024 indices).
+        self.image_max_new_tokens = IMAGE_MAX_NEW_TOKENS
         self.dtype_name = str(torch_dtype).replace("torch.", "")
         self.paths = paths.given()
         tasks = set(built.info["tasks"])
@@ -146,10 +148,10 @@ class HealthGPTPlugin(Model):
         net = self.net
         count = self.vqgan.config.tokens  # type: ignore[union-attr]
         gen = requests[0].generation
-        processors = [ImageTokenConstraint(net.first_index_id, count, net.end_index_id,
-                                           net.vocab_size, net.device)] \
+        processors = [ImageTokenConstraint(net.first_index_id, net.vq_tokens, count,
+                                           net.end_index_id, net.vocab_size, net.device)] \
             if self.constrain_image_tokens else []
-        limit = max([IMAGE_MAX_NEW_TOKENS] + [r.generation.max_new_tokens for r in requests])
+        limit = max([self.image_max_new_tokens] + [r.generation.max_new_tokens for r in requests])
         with torch.inference_mode():
             rows, images = self._rows(requests, suffix=[net.start_index_id])
             embeds, attention = net.embed_rows(rows, net.image_features(images))
@@ -166,7 +168,7 @@ class HealthGPTPlugin(Model):
         if self.vqgan is None:
             raise RuntimeError("healthgpt: image generation needs vqgan_path")
         count = self.vqgan.config.tokens
-        parsed = [parse_image_tokens(tokens, self.net.first_index_id, count,
+        parsed = [parse_image_tokens(tokens, self.net.first_index_id, self.net.vq_tokens, count,
                                      self._image_stop_ids())
                   for tokens in self._generate_image_tokens(requests)]
         good = [p for p in parsed if not isinstance(p, str)]

@@ -1,0 +1,109 @@
+"""Image generation on the tiny HealthGPT, index-count errors, and task switching.
+
+Generating one image takes 1025 decoding steps, so the fresh generation model's images are made
+once (module fixture) and shared by the tests that need them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from plugin_fixtures import noise_image, one_torch_thread
+
+torch = pytest.importorskip("torch")
+
+from healthbench.models.base import create_model  # noqa: E402
+from healthbench.models.healthgpt.imagegen import parse_image_tokens  # noqa: E402
+from healthbench.types import GenerationParams, Request  # noqa: E402
+
+TEXT = [Request(task="t", sample_id=f"q{i}", prompt="Which organ is shown? " * (i + 1),
+                images=tuple(noise_image(i) for _ in range(i % 2)),
+                generation=GenerationParams(max_new_tokens=8)) for i in range(3)]
+CHOICES = [Request(task="t", sample_id="c", prompt="The answer is", images=(noise_image(5),),
+                   choices=("CT", "MRI", "X-ray"))]
+IMAGES = [Request(task="t", sample_id=f"g{i}", prompt="Reconstruct the image.",
+                  images=(noise_image(20 + i, (48 + 16 * i, 40)),), output="image")
+          for i in range(2)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def fresh_images():
+    """Generation from a model that never ran anything else (as a fresh process would)."""
+    return create_model("healthgpt", {}).generate(IMAGES)
+
+
+def test_generation_returns_a_256_pixel_image_per_request(fresh_images):
+    assert len(fresh_images) == 2
+    for response in fresh_images:
+        assert response.error is None
+        assert response.image.shape == (256, 256, 3) and response.image.dtype == np.uint8
+    assert not np.array_equal(fresh_images[0].image, fresh_images[1].image)
+
+
+@pytest.mark.parametrize("count", [1023, 1025])
+def test_a_wrong_number_of_indices_is_a_per_sample_error(count, monkeypatch):
+    model = create_model("healthgpt", {})
+    net = model.net
+    first, end = net.first_index_id, net.end_index_id
+    good = [first + (k * 37) % 8192 for k in range(1024)] + [end]
+    bad = [first + k for k in range(count)] + [end]
+    monkeypatch.setattr(model, "_generate_image_tokens", lambda requests: [good, bad, good])
+    out = model.generate([IMAGES[0], IMAGES[1], IMAGES[0]])
+    assert out[0].image.shape == (256, 256, 3) and out[2].image.shape == (256, 256, 3)
+    assert np.array_equal(out[0].image, out[2].image)
+    assert out[1].image is None
+    assert f"produced {count} image indices" in out[1].error and "exactly 1024" in out[1].error
+
+
+def test_index_parsing_rules():
+    first, codebook, stops = 100, 16, [9, 7]
+    assert parse_image_tokens([100, 101, 115, 9, 5], first, codebook, 4, stops) == \
+        "image generation produced 3 image indices; expected exactly 4"
+    assert parse_image_tokens([100, 115, 103, 102, 7, 7], first, codebook, 4, stops) == \
+        [0, 15, 3, 2]
+    assert "non-index token" in parse_image_tokens([100, 50, 101, 102, 103, 9], first,
+                                                   codebook, 4, stops)
+    assert "non-index token" in parse_image_tokens([100, 116, 101, 102, 9], first,
+                                                   codebook, 4, stops)
+    assert "before reaching the token limit" in parse_image_tokens([100] * 5, first,
+                                                                   codebook, 4, stops)
+
+
+def test_unconstrained_decoding_reports_errors_not_crashes():
+    model = create_model("healthgpt", {"constrain_image_tokens": False})
+    model.image_max_new_tokens = 20          # random weights never emit 1024 indices; stay fast
+    out = model.generate(IMAGES[:1])
+    assert out[0].image is None and "expected exactly 1024" in out[0].error
+
+
+def test_switching_tasks_gives_the_outputs_of_fresh_models(fresh_images):
+    fresh_text = create_model("healthgpt", {})
+    want_text = fresh_text.generate(TEXT)
+    want_scores = fresh_text.score_choices(CHOICES)
+
+    switching = create_model("healthgpt", {})
+    first_text = switching.generate(TEXT)
+    images = switching.generate(IMAGES)
+    again_text = switching.generate(TEXT)
+    again_scores = switching.score_choices(CHOICES)
+
+    assert [r.text for r in first_text] == [r.text for r in want_text]
+    for got, want in zip(images, fresh_images):
+        assert np.array_equal(got.image, want.image)
+    assert [r.text for r in again_text] == [r.text for r in want_text]
+    assert again_scores[0].choice_scores == want_scores[0].choice_scores
+
+
+def test_mixed_batch_keeps_request_order(fresh_images, monkeypatch):
+    model = create_model("healthgpt", {})
+    net = model.net
+    fixed = [net.first_index_id + k for k in range(1024)] + [net.end_index_id]
+    monkeypatch.setattr(model, "_generate_image_tokens", lambda requests: [fixed] * len(requests))
+    out = model.generate([TEXT[0], IMAGES[0], TEXT[1]])
+    assert out[0].text is not None and out[2].text is not None and out[1].image is not None
+    assert [out[0].text, out[2].text] == [r.text for r in model.generate(TEXT[:2])]
