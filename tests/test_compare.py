@@ -304,3 +304,28 @@ def test_metrics_option_restricts_the_gate(runs) -> None:
                           metrics=["parse_failure"])
     assert {c.metric for c in report.comparisons} == {"parse_failure"}
     assert report.exit_code == 0
+
+
+def test_slices_follow_the_aggregation_rule_for_list_valued_meta(tmp_path) -> None:
+    from healthbench.aggregate import summarize_task
+    from healthbench.catalog import METRICS
+    from healthbench.types import SampleResult
+
+    tags = [["caries"], ["caries", "implant"], [], None, "implant"]
+    records = [SampleResult(id=str(i), task="t", target="A", response="A", parsed="A",
+                            scores={"accuracy": 1.0}, meta={"dimension": tag})
+               for i, tag in enumerate(tags)]
+    block = summarize_task([METRICS.get("accuracy")()], records, ["dimension"], seed=0)
+    run = tmp_path / "run"
+    (run / "t").mkdir(parents=True)
+    (run / "t" / "samples.jsonl").write_text(
+        "".join(json.dumps(r.to_json()) + "\n" for r in records))
+    (run / "results.json").write_text(json.dumps({"run_id": "run", "model": {"name": "m"},
+                                                  "tasks": {"t": {"version": "1",
+                                                                  "data_checksum": "c",
+                                                                  "group_by": ["dimension"],
+                                                                  **block}}}))
+    report = compare_runs(load_run(run), load_run(run))
+    slices = {c.group_value: c.result.n for c in report.comparisons
+              if c.group_key == "dimension"}
+    assert slices == {value: group["n"] for value, group in block["groups"]["dimension"].items()}

@@ -22,7 +22,8 @@ from xml.etree import ElementTree as ET
 
 from healthbench.metrics.base import Metric
 from healthbench.paired import PairedResult, compare_metric, holm, pair_records, stable_seed
-from healthbench.report.runs import Run, format_value, higher_is_better, load_run, percent_scale
+from healthbench.report.runs import (Run, format_value, group_values, higher_is_better, load_run,
+                                     percent_scale)
 from healthbench.samples_io import atomic_write_text
 from healthbench.types import SampleResult
 
@@ -163,9 +164,8 @@ def _slices(task: str, block: Mapping[str, Any], records: Sequence[SampleResult]
     for key in keys:
         buckets: dict[str, list[str]] = {}
         for record in records:
-            value = record.meta.get(key)
-            value = "(missing)" if value is None or value == "" else str(value)
-            buckets.setdefault(value, []).append(record.id)
+            for value in group_values(record, key):
+                buckets.setdefault(value, []).append(record.id)
         out += [(key, value, sorted(members)) for value, members in sorted(buckets.items())]
     return out
 

@@ -25,8 +25,8 @@ from typing import Any, Iterable, Mapping
 
 from healthbench import __version__
 from healthbench.report.leaderboard import Leaderboard, Table
-from healthbench.report.runs import (Run, format_value, model_size, model_variant,
-                                     percent_scale)
+from healthbench.report.runs import (Run, format_value, group_values, model_size,
+                                     model_variant, percent_scale)
 from healthbench.report.svg import Bar, grouped_bars
 from healthbench.samples_io import atomic_write_text
 from healthbench.types import SampleResult
@@ -136,8 +136,7 @@ def sample_rows(runs: Iterable[Run], tables: Iterable[Table], thumbs: Thumbnails
                     "resp": _text(record.response), "parsed": _text(record.parsed),
                     "target": _text(record.target), "c": correctness(record),
                     "err": _text(record.error),
-                    "g": {k: str(record.meta.get(k)) for k in group_keys.get(task, [])
-                          if record.meta.get(k) not in (None, "")},
+                    "g": {k: group_values(record, k) for k in group_keys.get(task, [])},
                     "s": {k: v for k, v in record.scores.items() if v is not None},
                     "img": [u for u in images if u],
                     "nimg": len(images),
@@ -449,7 +448,9 @@ JS = r"""
   var tasks = {}, groups = {};
   samples.forEach(function (s) {
     tasks[s.t] = 1;
-    Object.keys(s.g).forEach(function (k) { groups[k + "=" + s.g[k]] = 1; });
+    Object.keys(s.g).forEach(function (k) {
+      s.g[k].forEach(function (v) { groups[k + "=" + v] = 1; });
+    });
   });
   addOptions(fTask, Object.keys(tasks).sort());
   addOptions(fGroup, Object.keys(groups).sort());
@@ -463,7 +464,7 @@ JS = r"""
     if (fTask.value && s.t !== fTask.value) return false;
     if (fGroup.value) {
       var cut = fGroup.value.indexOf("="), key = fGroup.value.slice(0, cut);
-      if (s.g[key] !== fGroup.value.slice(cut + 1)) return false;
+      if ((s.g[key] || []).indexOf(fGroup.value.slice(cut + 1)) < 0) return false;
     }
     if (fCorrect.value && s.c !== fCorrect.value) return false;
     var q = fText.value.trim().toLowerCase();
@@ -507,7 +508,9 @@ JS = r"""
     var dl = el("dl");
     field(dl, "response", s.resp); field(dl, "parsed", s.parsed);
     field(dl, "target", s.target); field(dl, "error", s.err);
-    var groupsText = Object.keys(s.g).map(function (k) { return k + "=" + s.g[k]; }).join(", ");
+    var groupsText = Object.keys(s.g).map(function (k) {
+      return k + "=" + s.g[k].join(" | ");
+    }).join(", ");
     field(dl, "groups", groupsText);
     var scores = Object.keys(s.s).map(function (k) { return k + "=" + s.s[k]; }).join(", ");
     field(dl, "scores", scores);

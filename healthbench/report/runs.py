@@ -89,6 +89,18 @@ def load_runs(results_dir: Path) -> list[Run]:
     return runs
 
 
+def group_values(record: SampleResult, key: str) -> list[str]:
+    """The groups of ``key`` a sample belongs to, by the rule results.json is aggregated with: a
+    list-valued meta key puts the sample in every group it names, a missing or empty value is
+    ``(missing)``, any other value is one group."""
+    value = record.meta.get(key)
+    if isinstance(value, (list, tuple)):
+        names = list(dict.fromkeys("(missing)" if v is None or v == "" else str(v)
+                                   for v in value))
+        return names or ["(missing)"]
+    return ["(missing)" if value is None or value == "" else str(value)]
+
+
 def percent_scale(metric: str) -> float:
     """100 for metrics in [0, 1] (shown as %, margins in points), else 1 (e.g. PSNR in dB)."""
     name = metric.lower()
