@@ -103,29 +103,30 @@ class TinyVLM(Model):
         return [Response(text=t) for t in texts]
 
     def score_choices(self, requests: Sequence[Request]) -> list[Response]:
-        """Mean log-probability of each choice's tokens after the prompt."""
+        """Mean log-probability of each choice's tokens after the prompt, all (request, choice)
+        pairs of the batch in one forward pass."""
         import torch
 
-        out = []
+        flat = [r for r in requests for _ in r.choices]
+        suffixes = [c for r in requests for c in r.choices]
+        prompt_lens = [len(self.tokenizer(self._prompt(r))["input_ids"]) for r in flat]
+        inputs = self._inputs(flat, suffixes=suffixes)
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        ids = inputs["input_ids"][:, 1:]
+        token_lp = logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+        width = inputs["input_ids"].shape[1]
+        scores = []
+        for row, prompt_len in enumerate(prompt_lens):
+            n_pad = int((inputs["attention_mask"][row] == 0).sum())
+            start = n_pad + prompt_len - 1  # position predicting the first choice token
+            lp = token_lp[row, start:width - 1]
+            scores.append(float(lp.mean()) if lp.numel() else float("-inf"))
+        out, at = [], 0
         for request in requests:
-            flat = [request] * len(request.choices)
-            prompt_len = self._inputs([request])["input_ids"].shape[1]
-            inputs = self._inputs(flat, suffixes=list(request.choices))
-            with torch.inference_mode():
-                logits = self.model(**inputs).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            ids = inputs["input_ids"][:, 1:]
-            token_lp = logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-            mask = inputs["attention_mask"][:, 1:].clone()
-            width = ids.shape[1]
-            scores = []
-            for row in range(len(flat)):
-                n_pad = int((inputs["attention_mask"][row] == 0).sum())
-                start = n_pad + prompt_len - 1
-                keep = mask[row, start:width]
-                lp = token_lp[row, start:width][keep.bool()]
-                scores.append(float(lp.mean()) if len(lp) else float("-inf"))
-            out.append(Response(choice_scores=tuple(scores)))
+            out.append(Response(choice_scores=tuple(scores[at:at + len(request.choices)])))
+            at += len(request.choices)
         return out
 
     def describe(self) -> dict[str, Any]:
