@@ -208,3 +208,26 @@ def test_model_size_formats_parameter_counts() -> None:
     assert model_size({"info": {"parameters": 3_800_000_000}}) == "3.8B"
     assert model_size({"info": {"size": "14B"}}) == "14B"
     assert model_size({"info": {}}) == ""
+
+
+def test_runs_judged_differently_are_never_ranked_together(tmp_path) -> None:
+    from healthbench.report.leaderboard import build_leaderboard
+    from healthbench.report.runs import load_runs
+    import json
+
+    def write(run_id: str, judge: str | None) -> None:
+        block = {"version": "1", "data_checksum": "sha256:x", "n": 2, "n_errors": 0,
+                 "n_total": 2, "metrics": {"accuracy": {"value": 0.5, "ci": [0, 1]}},
+                 "groups": {}, "macro": {},
+                 "judge": {"fingerprint": judge} if judge else None}
+        path = tmp_path / run_id / "results.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"schema_version": 1, "run_id": run_id,
+                                    "model": {"name": run_id, "args": {}},
+                                    "harness": {"version": "0", "git_sha": "x"},
+                                    "tasks": {"open_task": block}}))
+
+    write("a", "judge-one"), write("b", "judge-one"), write("c", "judge-two"), write("d", None)
+    tables = [t for t in build_leaderboard(load_runs(tmp_path)).tables if t.task == "open_task"]
+    assert sorted(sorted(e.run.run_id for e in t.entries) for t in tables) == [
+        ["a", "b"], ["c"], ["d"]]
