@@ -14,11 +14,11 @@ from plugin_fixtures import noise_image, one_torch_thread
 
 torch = pytest.importorskip("torch")
 
-from healthbench.models.base import create_model  # noqa: E402
-from healthbench.models.healthgpt.checkpoint import CheckpointError  # noqa: E402
-from healthbench.models.healthgpt.tiny import TINY_VQGAN  # noqa: E402
-from healthbench.models.healthgpt.vqgan import VQGANDecoder  # noqa: E402
-from healthbench.types import Request  # noqa: E402
+from healthbench.models.base import create_model
+from healthbench.models.healthgpt.checkpoint import CheckpointError
+from healthbench.models.healthgpt.tiny import TINY_VQGAN
+from healthbench.models.healthgpt.vqgan import VQGANDecoder
+from healthbench.types import Request
 
 PHI3_LINEARS = [("self_attn", "qkv_proj"), ("self_attn", "o_proj"), ("mlp", "gate_up_proj"),
                 ("mlp", "down_proj")]

@@ -6,12 +6,11 @@ from plugin_fixtures import noise_image, one_torch_thread
 
 torch = pytest.importorskip("torch")
 
-from healthbench.catalog import MODELS  # noqa: E402
-from healthbench.models.base import ModelArgsError, create_model  # noqa: E402
-from healthbench.models.healthgpt.templates import get_template  # noqa: E402
-from healthbench.models.healthgpt.vision import (clip_patch_features,  # noqa: E402
-                                                 expand_to_square)
-from healthbench.types import GenerationParams, Request  # noqa: E402
+from healthbench.catalog import MODELS
+from healthbench.models.base import ModelArgsError, create_model
+from healthbench.models.healthgpt.templates import get_template
+from healthbench.models.healthgpt.vision import clip_patch_features, expand_to_square
+from healthbench.types import GenerationParams, Request
 
 GEN = GenerationParams(max_new_tokens=6)
 

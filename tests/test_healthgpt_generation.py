@@ -11,9 +11,9 @@ from plugin_fixtures import noise_image, one_torch_thread
 
 torch = pytest.importorskip("torch")
 
-from healthbench.models.base import create_model  # noqa: E402
-from healthbench.models.healthgpt.imagegen import parse_image_tokens  # noqa: E402
-from healthbench.types import GenerationParams, Request  # noqa: E402
+from healthbench.models.base import create_model
+from healthbench.models.healthgpt.imagegen import parse_image_tokens
+from healthbench.types import GenerationParams, Request
 
 TEXT = [Request(task="t", sample_id=f"q{i}", prompt="Which organ is shown? " * (i + 1),
                 images=tuple(noise_image(i) for _ in range(i % 2)),
@@ -75,7 +75,7 @@ def test_index_parsing_rules():
 
 
 def test_unconstrained_decoding_reports_errors_not_crashes():
-    model = create_model("healthgpt", {"constrain_image_tokens": False})
+    model = create_model("healthgpt", {"constrained_image_decoding": False})
     model.image_max_new_tokens = 20          # random weights never emit 1024 indices; stay fast
     out = model.generate(IMAGES[:1])
     assert out[0].image is None and "expected exactly 1024" in out[0].error

@@ -5,10 +5,15 @@ import pytest
 from plugin_fixtures import one_torch_thread
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
-from healthbench.models.healthgpt.hlora import (HLoRAConfig, HLoRALinear, TARGETS,  # noqa: E402
-                                                set_active, wrap_linears)
+from healthbench.models.healthgpt.hlora import (
+    TARGETS,
+    HLoRAConfig,
+    HLoRALinear,
+    set_active,
+    wrap_linears,
+)
 
 D_IN, D_OUT, RANK, EXPERTS, ALPHA = 24, 40, 8, 4, 16.0
 
@@ -127,8 +132,9 @@ def test_switching_adapters_is_exact():
 def test_wraps_exactly_the_released_targets_and_never_lm_head(family):
     from transformers import Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    common = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, pad_token_id=0)
+    common = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "pad_token_id": 0}
     model = (Phi3ForCausalLM(Phi3Config(**common)) if family == "phi3"
              else Qwen2ForCausalLM(Qwen2Config(**common)))
     wrapped = wrap_linears(model, TARGETS[family] + ("lm_head",))

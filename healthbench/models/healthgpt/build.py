@@ -119,8 +119,12 @@ def build_tiny(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch
 def build_released(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch.device,
                    attn_implementation: str, device_map: str | None) -> Built:
     """A released variant from local base weights and the released H-LoRA/fusion/VQGAN files."""
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, CLIPImageProcessor,
-                              CLIPVisionModel)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        CLIPImageProcessor,
+        CLIPVisionModel,
+    )
 
     if not paths.llm or not paths.vit:
         raise ValueError(f"variant {variant.name!r} needs llm_path (the base LLM directory) and "

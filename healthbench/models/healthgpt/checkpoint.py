@@ -17,9 +17,9 @@ as safetensors.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
@@ -36,7 +36,7 @@ class CheckpointError(ValueError):
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors from a ``.bin``/``.pt``/``.pth``/``.ckpt`` (weights-only pickle) or ``.safetensors``."""
+    """Tensors from a ``.bin``/``.pt``/``.ckpt`` (weights-only pickle) or ``.safetensors``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weight file not found: {path}")

@@ -18,8 +18,8 @@ switches tasks computes exactly what a fresh process with only that adapter comp
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 from torch import nn

@@ -12,7 +12,7 @@ not constrain; the plugin enables it by default only for the tiny random-weight 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

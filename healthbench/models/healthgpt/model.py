@@ -15,24 +15,41 @@ only at the continuation positions.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any
 
 import torch
 from torch import nn
 
-from healthbench.models.healthgpt.checkpoint import (CheckpointError, adapter_layout,
-                                                     check_keys, fusion_layout,
-                                                     projector_layout, read_state_dict)
-from healthbench.models.healthgpt.hlora import (TARGETS, HLoRAConfig, HLoRALinear, set_active,
-                                                wrap_linears)
+from healthbench.models.healthgpt.checkpoint import (
+    CheckpointError,
+    adapter_layout,
+    check_keys,
+    fusion_layout,
+    projector_layout,
+    read_state_dict,
+)
+from healthbench.models.healthgpt.hlora import (
+    TARGETS,
+    HLoRAConfig,
+    HLoRALinear,
+    set_active,
+    wrap_linears,
+)
 from healthbench.models.healthgpt.templates import Template
-from healthbench.models.healthgpt.variants import EXTRA_TOKENS_BEYOND_INDICES, VISION_LAYER
-from healthbench.models.healthgpt.vision import (ImagePreprocessor, build_projector,
-                                                 clip_patch_features)
+from healthbench.models.healthgpt.variants import (
+    EXTRA_TOKENS_BEYOND_INDICES,
+    VISION_LAYER,
+)
+from healthbench.models.healthgpt.vision import (
+    ImagePreprocessor,
+    build_projector,
+    clip_patch_features,
+)
 
 #: A row segment: token ids, or the index of an image in the batch's image features.
-Segment = Union[list[int], int]
+Segment = list[int] | int
 
 
 @dataclass
@@ -261,14 +278,14 @@ class HealthGPT(nn.Module):
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         hidden = self.llm.model(inputs_embeds=embeds, attention_mask=attention,
                                 position_ids=positions, use_cache=False).last_hidden_state
-        batch, width = attention.shape
+        width = attention.shape[1]
         longest = max(1, max(len(c) for c in continuations))
         counts = torch.tensor([len(c) for c in continuations], device=hidden.device)
         step = torch.arange(longest, device=hidden.device)
         valid = step[None, :] < counts[:, None]                                   # (B, C)
         # Token j of a continuation of length c sits at width - c + j; it is predicted at - 1.
         where = (width - 1 - counts[:, None] + step[None, :]).clamp(0, width - 1)
-        targets = torch.tensor([list(c) + [0] * (longest - len(c)) for c in continuations],
+        targets = torch.tensor([[*c] + [0] * (longest - len(c)) for c in continuations],
                                dtype=torch.long, device=hidden.device)
         picked = hidden.gather(1, where[..., None].expand(-1, -1, hidden.shape[-1]))
         logp = torch.log_softmax(self.llm.get_output_embeddings()(picked).float(), dim=-1)

@@ -7,7 +7,8 @@ option of every request in one forward. Heavy imports happen in ``__init__`` onl
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from healthbench.catalog import MODELS
 from healthbench.models.base import Model, ModelArgsError
@@ -25,7 +26,7 @@ class HealthGPTPlugin(Model):
     ``vit_path``, ``com_hlora_path``, ``gen_hlora_path``, ``fusion_path``, ``vqgan_path``,
     ``dtype`` (auto: bf16 on GPU, fp32 on CPU), ``attn_implementation`` (sdpa), ``device``,
     ``device_map``, ``seed`` (tiny weights), ``system_prompt`` (replaces the template's),
-    ``constrain_image_tokens`` (force exactly one image of index tokens; default: only tiny).
+    ``constrained_image_decoding`` (force exactly one image of index tokens; default: only tiny).
     """
 
     capabilities = frozenset({"text", "loglikelihood", "image"})
@@ -37,7 +38,7 @@ class HealthGPTPlugin(Model):
                  vqgan_path: str | None = None, dtype: str = "auto",
                  attn_implementation: str = "sdpa", device: str | None = None,
                  device_map: str | None = None, seed: int = 0, system_prompt: str | None = None,
-                 constrain_image_tokens: bool | None = None) -> None:
+                 constrained_image_decoding: bool | None = None) -> None:
         from healthbench.models.healthgpt import build
         from healthbench.models.healthgpt.variants import GENERATION, get_variant
 
@@ -60,8 +61,9 @@ class HealthGPTPlugin(Model):
         self.vqgan = built.vqgan
         self.stop_ids = built.stop_ids
         self.system_prompt = system_prompt
-        self.constrain_image_tokens = (spec.name == "tiny" if constrain_image_tokens is None
-                                       else bool(constrain_image_tokens))
+        self.constrained_image_decoding = (spec.name == "tiny"
+                                           if constrained_image_decoding is None
+                                           else bool(constrained_image_decoding))
         #: Token budget for one generated image (upstream: 1100 for 1024 indices).
         self.image_max_new_tokens = IMAGE_MAX_NEW_TOKENS
         self.dtype_name = str(torch_dtype).replace("torch.", "")
@@ -150,7 +152,7 @@ class HealthGPTPlugin(Model):
         gen = requests[0].generation
         processors = [ImageTokenConstraint(net.first_index_id, net.vq_tokens, count,
                                            net.end_index_id, net.vocab_size, net.device)] \
-            if self.constrain_image_tokens else []
+            if self.constrained_image_decoding else []
         limit = max([self.image_max_new_tokens] + [r.generation.max_new_tokens for r in requests])
         with torch.inference_mode():
             rows, images = self._rows(requests, suffix=[net.start_index_id])
@@ -220,7 +222,7 @@ class HealthGPTPlugin(Model):
             "template": net.template.name,
             "weights": {k: str(v) for k, v in self.paths.items()},
             "parameters": sum(p.numel() for p in net.parameters()),
-            "constrain_image_tokens": self.constrain_image_tokens,
+            "constrained_image_decoding": self.constrained_image_decoding,
         }
 
     def close(self) -> None:

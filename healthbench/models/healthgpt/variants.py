@@ -41,7 +41,8 @@ VARIANTS: dict[str, Variant] = {
     "l14": Variant("l14", "phi3", "phi4_instruct", HLoRAConfig(32, 64), None, 8192,
                    "HealthGPT-L14: Phi-4 + CLIP ViT-L/14-336 (comprehension only)"),
     "xl32": Variant("xl32", "qwen2", "qwen_2", HLoRAConfig(32, 64), None, 0,
-                    "HealthGPT-XL32: Qwen2.5-32B-Instruct + CLIP ViT-L/14-336 (comprehension only)"),
+                    "HealthGPT-XL32: Qwen2.5-32B-Instruct + CLIP ViT-L/14-336 "
+                    "(comprehension only)"),
     "tiny": Variant("tiny", "phi3", "phi3_instruct", HLoRAConfig(16, 32), HLoRAConfig(32, 64),
                     8192, "tiny random-weight HealthGPT (Phi-3 layout), built offline from a seed"),
 }

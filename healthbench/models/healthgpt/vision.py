@@ -9,7 +9,8 @@ colour, then the CLIP processor (resize shortest side, centre crop, normalise).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,12 +38,13 @@ class ImagePreprocessor:
         self.background = tuple(int(m * 255) for m in processor.image_mean)
 
     def __call__(self, images: Sequence[Any]) -> torch.Tensor:
-        squared = [expand_to_square(img, self.background) for img in images]  # type: ignore[arg-type]
+        squared = [expand_to_square(img, self.background)  # type: ignore[arg-type]
+                   for img in images]
         return self.processor(images=squared, return_tensors="pt")["pixel_values"]
 
 
 def hidden_state_count(select_layer: int, num_layers: int) -> int:
-    """How many encoder blocks must run for ``hidden_states[select_layer]`` (index 0 = embeddings)."""
+    """Encoder blocks to run for ``hidden_states[select_layer]`` (index 0 = the embeddings)."""
     index = select_layer if select_layer >= 0 else num_layers + 1 + select_layer
     if not 0 <= index <= num_layers:
         raise ValueError(f"vision layer {select_layer} out of range for {num_layers} blocks")
@@ -66,6 +68,6 @@ def clip_patch_features(vision: nn.Module, pixel_values: torch.Tensor,
 
 def build_projector(vision_hidden: int, hidden: int, dtype: torch.dtype | None = None,
                     device: torch.device | str | None = None) -> nn.Sequential:
-    """LLaVA ``mlp2x_gelu``: Linear(D → H), GELU, Linear(H → H), with biases (indices 0 and 2)."""
+    """LLaVA ``mlp2x_gelu``: Linear(D → H), GELU, Linear(H → H), with biases (indices 0, 2)."""
     return nn.Sequential(nn.Linear(vision_hidden, hidden), nn.GELU(),
                          nn.Linear(hidden, hidden)).to(device=device, dtype=dtype)

@@ -10,16 +10,20 @@ and skipped. Written from the architecture description, not copied.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from healthbench.models.healthgpt.checkpoint import (CheckpointError, Slot, check_keys,
-                                                     read_state_dict)
+from healthbench.models.healthgpt.checkpoint import (
+    CheckpointError,
+    Slot,
+    check_keys,
+    read_state_dict,
+)
 
 
 @dataclass(frozen=True)
