@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from healthbench.data.base import DatasetMissingError
@@ -88,6 +90,17 @@ def test_multiple_choice_parser_agrees_with_official(response: str, expected: st
 @pytest.mark.parametrize("response,gold,expected", OPEN_TABLE)
 def test_open_parser_agrees_with_official(response: str, gold: str, expected: bool) -> None:
     assert open_is_correct(gold, parse_open(response)) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ABCDE()., :'abcdeWarfin\n")), max_size=40))
+def test_parser_returns_an_option_letter_or_nothing(response: str) -> None:
+    letter = parse_choice(response, DRUGS)
+    assert letter is None or letter in DRUGS
+    # when any "(X)" is present, the bracketed letter mentioned last wins
+    last = {c: response.rfind(f"({c})") for c in DRUGS if f"({c})" in response}
+    if last:
+        assert letter == max(last, key=last.__getitem__)
 
 
 def test_open_gold_list_matches_any_element() -> None:
