@@ -226,7 +226,7 @@ def load_pmc_vqa(root: Path, file: str = "test_2.csv") -> LoadedDataset:
         raise _missing("PMC-VQA", root, expected)
     loaded = LoadedDataset(files=[path])
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:  # a BOM is common
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         loaded.items.append(SampleError(f"{path.stem}/*", str(path), f"unreadable CSV: {exc}"))
@@ -294,7 +294,8 @@ YES_NO_INSTRUCTION = "Please output 'yes' or 'no'(no extra output)."
 OPEN_INSTRUCTION = "Please answer the question concisely."
 CLOSED_INSTRUCTION = "Answer the question using a single word or phrase."
 _ZH = {YES_NO_INSTRUCTION: "请输出'是'或'否'(不要有任何其它输出)。",
-       OPEN_INSTRUCTION: "请简要回答该问题。", CLOSED_INSTRUCTION: "请用一个单词或者短语回答该问题。"}
+       OPEN_INSTRUCTION: "请简要回答该问题。",
+       CLOSED_INSTRUCTION: "请用一个单词或者短语回答该问题。"}
 
 
 @PROMPT_BUILDERS.register("medvqa_yes_no")

@@ -147,7 +147,7 @@ def open_is_correct(gold: str | Sequence[str], predictions: Sequence[float | str
     return False
 
 
-# --- registered extractor and metrics ---------------------------------------------------------------
+# --- registered extractor and metrics -------------------------------------------------------------
 
 def _question_type(meta: Mapping[str, Any]) -> str:
     return OPEN if meta.get("question_type") == OPEN else MULTIPLE_CHOICE
