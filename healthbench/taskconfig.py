@@ -15,6 +15,7 @@ A task file looks like::
       sample_builder: omnimedvqa_sample   # optional: writes the bundled sample data if missing
     output: text                     # text | image
     scorer: generate                 # generate | loglikelihood
+    choice_template: " {option}."    # loglikelihood only: how each option continues the prompt
     prompt:
       template: "{question}\\n{options}\\nAnswer with the option's letter."
     extract: {name: choice_letter}
@@ -76,6 +77,7 @@ class TaskConfig:
     prompt: PromptConfig
     metrics: tuple[NamedCall, ...]
     scorer: str = "generate"
+    choice_template: str = "{option}"
     extract: NamedCall = NamedCall("identity")
     group_by: tuple[str, ...] = ()
     generation: GenerationParams = GenerationParams()
@@ -144,7 +146,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
     check = _Checker(source)
     top = check.mapping(data, "", {
         "task": (str,), "version": (str, int, float), "description": (str,),
-        "dataset": (dict,), "output": (str,), "scorer": (str,), "prompt": (dict, str),
+        "dataset": (dict,), "output": (str,), "scorer": (str,), "choice_template": (str,), "prompt": (dict, str),
         "extract": (dict, str), "metrics": (list,), "group_by": (list,),
         "generation": (dict,), "manifest": (dict,),
     }, required=("task", "version", "dataset", "output", "prompt", "metrics"))
@@ -160,6 +162,10 @@ def parse_task(data: Any, source: str) -> TaskConfig:
     scorer = top.get("scorer", "generate")
     if scorer not in SCORERS:
         raise check.fail("scorer", f"must be one of {', '.join(SCORERS)}")
+    choice_template = top.get("choice_template", "{option}")
+    if "{option}" not in choice_template or _PLACEHOLDER.sub("", choice_template.replace(
+            "{option}", "")) != choice_template.replace("{option}", ""):
+        raise check.fail("choice_template", "must contain {option} and no other placeholder")
 
     raw_prompt = top["prompt"]
     if isinstance(raw_prompt, str):
@@ -194,6 +200,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
     config = TaskConfig(
         name=top["task"], version=str(top["version"]), dataset=dataset, output=top["output"],
         prompt=prompt, metrics=metrics, scorer=scorer, extract=extract,
+        choice_template=choice_template,
         group_by=tuple(group_by), generation=generation,
         description=top.get("description", ""), source=source,
         manifest=dict(top.get("manifest") or {}),
