@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Sequence
 
 DEFAULT_TASKS = "samples"
-DEFAULT_MODEL = "tiny"
+DEFAULT_MODEL = "healthgpt"
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=DEFAULT_MODEL, help="registered model name (default: tiny)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="registered model name (default: healthgpt; without --model-args its "
+                        "tiny random-weight variant)")
     p.add_argument("--model-args", default="", help="k=v,k=v passed to the model plugin")
     p.add_argument("--tasks", default=DEFAULT_TASKS,
                    help="comma-separated task or group names (default: the bundled samples)")
