@@ -139,6 +139,8 @@ CASES = [
     PluginCase("replay", replay_model,
                failing=lambda: Request(task="contract", sample_id="missing", prompt="?")),
     PluginCase("tiny", simple("tiny", seed=0), failing=undecodable_image),
+    PluginCase("healthgpt-tiny", simple("healthgpt", variant="tiny", seed=0),
+               failing=undecodable_image),
     PluginCase("hf-tiny-llava", hf_tiny_llava, failing=undecodable_image),
     PluginCase("openai-local", openai_local,
                failing=lambda: Request(task="contract", sample_id="x", prompt="ALWAYS_FAIL")),
