@@ -203,3 +203,19 @@ def test_secret_model_args_never_reach_results_or_logs(tmp_path: Path, capfd) ->
     for root, _, files in os.walk(tmp_path / "out"):
         for name in files:
             assert "sk-SECRET123" not in (Path(root) / name).read_text(errors="replace")
+
+
+def test_json_with_duplicate_keys_is_a_clear_error(tmp_path: Path) -> None:
+    base = write_omnimed(tmp_path / "data", [omnimed_item("Images/x/0.png")])
+    qa = base / "QA_information" / "Open-access" / "Dup.json"
+    qa.write_text('[{"question": "Q", "gt_answer": "CT", "gt_answer": "MRI", "image_path": '
+                  '"Images/x/0.png", "option_A": "CT", "option_B": "MRI", '
+                  '"modality_type": "CT", "question_type": "x"}]')
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml())
+    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
+    block = evaluate(spec_for(tmp_path, tasks), model=OOMAbove4())["tasks"]["toy"]
+    assert (block["n"], block["n_errors"]) == (1, 1)
+    rows = read_samples(tmp_path / "out" / "r" / "toy" / "samples.jsonl")
+    assert "duplicate key 'gt_answer'" in rows["Open-access/Dup/*"].error
+    assert "Dup.json" in rows["Open-access/Dup/*"].error

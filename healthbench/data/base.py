@@ -7,6 +7,7 @@ cannot reach outside the data root (``..``, absolute paths, symlinks pointing ou
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,24 @@ class LoadedDataset:
 
     items: list[Sample | SampleError] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object that names one key twice: which value the dataset meant is unknowable."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(f"duplicate key {key!r} in one JSON object")
+        out[key] = value
+    return out
+
+
+def loads_json(text: str) -> object:
+    """``json.loads`` that refuses duplicate keys (Python's would silently keep the last)."""
+    return json.loads(text, object_pairs_hook=_refuse_duplicates)
 
 
 def default_data_root() -> Path:

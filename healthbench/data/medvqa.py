@@ -9,15 +9,25 @@ own field is kept as ``answer_type_raw``). PMC-VQA is four-way multiple choice.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.catalog import LOADERS, PROMPT_BUILDERS
-from healthbench.data.base import (DatasetMissingError, LoadedDataset, UnsafePathError,
-                                   require_dir, resolve_inside)
-from healthbench.data.hf_files import ParquetError, image_from_cell, read_rows, split_shards
+from healthbench.data.base import (
+    DatasetMissingError,
+    LoadedDataset,
+    UnsafePathError,
+    loads_json,
+    require_dir,
+    resolve_inside,
+)
+from healthbench.data.hf_files import (
+    ParquetError,
+    image_from_cell,
+    read_rows,
+    split_shards,
+)
 from healthbench.metrics.medvqa import CLOSED, OPEN, YES_NO, normalize
 from healthbench.types import ImageSource, Sample, SampleError
 
@@ -139,8 +149,8 @@ def _load_vqa_rad_osf(root: Path, split: str) -> LoadedDataset:
 
 def _json_list(path: Path, loaded: LoadedDataset) -> list[Any]:
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        rows = loads_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         loaded.items.append(SampleError(f"{path.stem}/*", str(path), f"unreadable JSON: {exc}"))
         return []
     if not isinstance(rows, list):

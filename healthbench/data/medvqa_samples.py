@@ -155,7 +155,11 @@ def build_pathvqa_sample(root: Path) -> None:
     immunohistochemistry slide, and yes/no controls on non-pathology images."""
     import pyarrow as pa
 
-    from healthbench.data.hf_files import bundled_png_bytes, image_struct_type, write_shard
+    from healthbench.data.hf_files import (
+        bundled_png_bytes,
+        image_struct_type,
+        write_shard,
+    )
 
     png = dict(bundled_png_bytes(sorted({key for key, _, _ in _PATHVQA_ITEMS})))
     rows = [{"image": {"bytes": png[key], "path": None}, "question": q, "answer": a}

@@ -35,16 +35,28 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from healthbench.catalog import LOADERS, SAMPLE_BUILDERS
-from healthbench.data.base import (DatasetMissingError, LoadedDataset, UnsafePathError,
-                                   require_dir, resolve_inside)
-from healthbench.labelers.chexpert import (CHEXPERT_LABELS, CSV_CODES, NEGATIVE, POSITIVE,
-                                           UNCERTAIN, get_labeler, truncate)
+from healthbench.data.base import (
+    DatasetMissingError,
+    LoadedDataset,
+    UnsafePathError,
+    loads_json,
+    require_dir,
+    resolve_inside,
+)
+from healthbench.labelers.chexpert import (
+    CHEXPERT_LABELS,
+    CSV_CODES,
+    NEGATIVE,
+    POSITIVE,
+    UNCERTAIN,
+    get_labeler,
+    truncate,
+)
 from healthbench.types import ImageSource, Sample, SampleError
 
 SPLIT_CSV = "mimic-cxr-2.0.0-split.csv"
@@ -274,11 +286,11 @@ def _table_rows(path: Path) -> list[Any]:
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                rows.append(ValueError(f"line {n}: not JSON ({exc.msg})"))
+                rows.append(loads_json(line))
+            except ValueError as exc:  # not JSON, or a duplicate key
+                rows.append(ValueError(f"line {n}: not JSON ({getattr(exc, 'msg', exc)})"))
         return rows
-    data = json.loads(text)
+    data = loads_json(text)
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of rows")
     return data
@@ -367,8 +379,8 @@ def build_mimic_cxr_sample(root: Path) -> None:
     The chexpert.csv row is the rule labeler's reading of the IMPRESSION (MIMIC's own CSV is a
     labeler's reading of the report too), so both reference-label modes can be exercised.
     """
-    from pydicom.data import get_testdata_file
     from PIL import Image
+    from pydicom.data import get_testdata_file
 
     from healthbench.data.images import read_pixels, to_uint8
     from healthbench.labelers.rules import label_report

@@ -27,7 +27,12 @@ from typing import Any, Iterable
 
 from healthbench.catalog import LOADERS, PROMPT_BUILDERS, SAMPLE_BUILDERS
 from healthbench.data.base import DatasetMissingError, LoadedDataset, require_dir
-from healthbench.data.hf_files import ParquetError, image_from_cell, read_rows, split_shards
+from healthbench.data.hf_files import (
+    ParquetError,
+    image_from_cell,
+    read_rows,
+    split_shards,
+)
 from healthbench.metrics.mmmu import MULTIPLE_CHOICE, OPEN
 from healthbench.types import ImageSource, Sample, SampleError
 

@@ -18,8 +18,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.catalog import LOADERS, SAMPLE_BUILDERS
-from healthbench.data.base import (LoadedDataset, UnsafePathError, require_dir,
-                                   resolve_inside)
+from healthbench.data.base import (
+    LoadedDataset,
+    UnsafePathError,
+    loads_json,
+    require_dir,
+    resolve_inside,
+)
 from healthbench.types import ImageSource, Sample, SampleError
 
 LETTERS = ("A", "B", "C", "D")
@@ -77,8 +82,8 @@ def load_omnimedvqa(root: Path, access: Iterable[str] = ACCESS_LEVELS) -> Loaded
 def _read_file(root: Path, path: Path, level: str) -> list[Sample | SampleError]:
     stem = f"{level}/{path.stem}"
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        rows = loads_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         return [SampleError(f"{stem}/*", str(path), f"unreadable QA file: {exc}")]
     if not isinstance(rows, list):
         return [SampleError(f"{stem}/*", str(path), "expected a JSON list of QA items")]

@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from healthbench.catalog import LOADERS, PROMPT_BUILDERS, SAMPLE_BUILDERS
-from healthbench.data.base import LoadedDataset, UnsafePathError, require_dir, resolve_inside
+from healthbench.data.base import (
+    LoadedDataset,
+    UnsafePathError,
+    loads_json,
+    require_dir,
+    resolve_inside,
+)
 from healthbench.types import ImageSource, Sample, SampleError
 
 #: sub-task key (the official ``task_config.TASKS`` keys) → annotation file.
@@ -98,8 +104,8 @@ def load_pmc_mi_bench(root: Path, subtask: str) -> LoadedDataset:
         require_dir(path, "PMC-MI-Bench", EXPECTED)  # raises DatasetMissingError with the layout
     dataset = LoadedDataset(files=[path])
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        rows = loads_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         dataset.items.append(SampleError(f"{subtask}/*", str(path), f"unreadable file: {exc}"))
         return dataset
     if isinstance(rows, dict):  # the official loader also accepts {"data": [...]}
