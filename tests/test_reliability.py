@@ -219,3 +219,15 @@ def test_json_with_duplicate_keys_is_a_clear_error(tmp_path: Path) -> None:
     rows = read_samples(tmp_path / "out" / "r" / "toy" / "samples.jsonl")
     assert "duplicate key 'gt_answer'" in rows["Open-access/Dup/*"].error
     assert "Dup.json" in rows["Open-access/Dup/*"].error
+
+
+def test_nan_and_inf_in_reference_labels_are_handled_explicitly() -> None:
+    from healthbench.data.mimic_cxr import csv_labels
+    from healthbench.labelers.chexpert import BLANK, CHEXPERT_LABELS
+
+    row = {name: "" for name in CHEXPERT_LABELS}
+    assert csv_labels({**row, "Edema": "nan"}, "negative")["Edema"] == BLANK  # pandas' blank
+    with pytest.raises(ValueError, match="column 'Edema' has 'inf'"):
+        csv_labels({**row, "Edema": "inf"}, "negative")
+    with pytest.raises(ValueError, match="column 'Edema' has 'NaN'"):
+        csv_labels({**row, "Edema": "NaN"}, "negative")
