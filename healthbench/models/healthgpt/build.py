@@ -173,3 +173,42 @@ def build_released(variant: Variant, paths: Paths, dtype: torch.dtype, device: t
     net.requires_grad_(False)
     stop = _stop_ids(tokenizer, getattr(llm, "generation_config", None), net.template.stop_text)
     return Built(net, vqgan, stop, {"tasks": tasks})
+
+
+def build_random(variant: Variant, dtype: torch.dtype, device: torch.device,
+                 attn_implementation: str, seed: int) -> Built:
+    """A full-size M3/L14/XL32-shaped model with random weights (comprehension only).
+
+    For speed and memory measurements (benchmarks/throughput.py): every tensor is created
+    directly on ``device`` in ``dtype`` (no full-size float32 copy on the CPU first); shapes are
+    the released ones (shapes.py), H-LoRA B is non-zero so the adapters do real work.
+    """
+    from transformers import AutoModelForCausalLM, CLIPImageProcessor, CLIPVisionModel
+
+    from healthbench.models.healthgpt import shapes
+
+    shape = shapes.get_shape(variant.name)
+    tokenizer = shapes.build_tokenizer(shape.tokenizer_size, shape.eos)
+    processor = CLIPImageProcessor(size={"shortest_edge": 336},
+                                   crop_size={"height": 336, "width": 336})
+    previous = torch.get_default_dtype()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.device(device):
+        torch.manual_seed(seed)
+        torch.set_default_dtype(dtype)
+        try:
+            llm = AutoModelForCausalLM.from_config(
+                shapes.llm_config(variant.name, tokenizer, attn_implementation), dtype=dtype)
+            vision = CLIPVisionModel(shapes.vision_config(attn_implementation))
+            net = HealthGPT(llm, vision, tokenizer, processor, variant.family,
+                            get_template(variant.template), variant.vq_tokens)
+            net.add_task(COMPREHENSION, variant.hlora(COMPREHENSION))
+            with torch.no_grad():
+                for layer in net.hlora_layers.values():
+                    torch.nn.init.normal_(layer.adapters[COMPREHENSION].up, std=0.02)
+        finally:
+            torch.set_default_dtype(previous)
+    net.to(device=device, dtype=dtype).eval()
+    net.requires_grad_(False)
+    stop = _stop_ids(tokenizer, None, net.template.stop_text)
+    return Built(net, None, stop, {"tasks": [COMPREHENSION], "random_weights": True})

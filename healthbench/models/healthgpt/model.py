@@ -83,6 +83,15 @@ class HealthGPT(nn.Module):
         self._base_head = llm.get_output_embeddings().weight
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.unk_token_id,
                                        tokenizer.eos_token_id, 0) if i is not None)
+        #: Speed options (plugin model args): KV cache kind for ``generate`` ("dynamic" or
+        #: "static"), torch.compile of the decode step (static cache) and of the scoring
+        #: forward, and left padding of every batch to a multiple of ``pad_multiple`` tokens
+        #: (fewer distinct shapes for compiled code; padding never changes a result).
+        self.cache_implementation = "dynamic"
+        self.compile = False
+        self.pad_multiple = 1
+        self._compiled_body: Any = None
+        self._chunk_ids: dict[tuple[str, bool], list[int]] = {}
 
     # ---- vocabulary -------------------------------------------------------------------------
     @property
@@ -205,10 +214,20 @@ class HealthGPT(nn.Module):
         for i, chunk in enumerate(self.template.chunks(question, n_images, system)):
             if i:
                 segments.append(first_image + i - 1)
-            ids = self.tokenizer(chunk, add_special_tokens=(i == 0))["input_ids"]
+            ids = self._tokenize(chunk, i == 0)
             if ids:
                 segments.append(list(ids))
         return segments
+
+    def _tokenize(self, chunk: str, special: bool) -> list[int]:
+        """Token ids of one prompt chunk; the template's fixed chunks are tokenised once."""
+        key = (chunk, special)
+        ids = self._chunk_ids.get(key)
+        if ids is None:
+            ids = list(self.tokenizer(chunk, add_special_tokens=special)["input_ids"])
+            if len(chunk) <= 512 and len(self._chunk_ids) < 4096:
+                self._chunk_ids[key] = ids
+        return list(ids)
 
     def image_features(self, images: Sequence[Any]) -> torch.Tensor | None:
         """Projected patch features of the active task, (N, P, H), or None without images."""
@@ -225,6 +244,8 @@ class HealthGPT(nn.Module):
         per_image = 0 if features is None else features.shape[1]
         lengths = [sum(per_image if isinstance(s, int) else len(s) for s in row) for row in rows]
         width = max(lengths)
+        if self.pad_multiple > 1:
+            width = -(-width // self.pad_multiple) * self.pad_multiple
         ids: list[int] = []
         is_image: list[bool] = []
         order: list[int] = []
@@ -259,14 +280,92 @@ class HealthGPT(nn.Module):
         from transformers import GenerationConfig, LogitsProcessorList
 
         sample = temperature > 0
+        static = self.cache_implementation == "static"
         config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample,
                                   eos_token_id=list(stop_ids), pad_token_id=self.pad_id,
                                   use_cache=True, num_beams=1,
+                                  **({"cache_implementation": "static",
+                                      "disable_compile": not self.compile} if static else {}),
                                   **({"temperature": temperature, "top_p": top_p} if sample
                                      else {}))
         return self.llm.generate(inputs_embeds=embeds, attention_mask=attention,
                                  generation_config=config,
                                  logits_processor=LogitsProcessorList(list(logits_processor)))
+
+    def _body(self, **kwargs: Any) -> Any:
+        """The LLM body (no head), compiled on first use when ``compile`` is on."""
+        if not self.compile:
+            return self.llm.model(**kwargs)
+        if self._compiled_body is None:
+            self._compiled_body = torch.compile(self.llm.model, dynamic=True)
+        return self._compiled_body(**kwargs)
+
+    def fits_shared_prefix(self, width: int, longest: int) -> bool:
+        """Whether the prompt KV cache can be rolled back after each choice (sliding-window
+        caches cannot once the window is full; those rows are scored as whole rows)."""
+        window = getattr(self.llm.config, "sliding_window", None)
+        return longest <= 1 or not window or width + longest <= window
+
+    def shared_prefix_logprobs(self, embeds: torch.Tensor, attention: torch.Tensor,
+                               continuations: Sequence[Sequence[Sequence[int]]]
+                               ) -> list[list[float]]:
+        """Mean log-probability of each continuation of each prompt row: ``[row][choice]``.
+
+        Equals ``continuation_logprobs`` on rows ``prompt + continuation`` but runs the prompt
+        once per row, not once per choice: one forward over the prompts (the LM head only at
+        the last position, which scores every continuation's first token), then, only if some
+        continuation has more than one token, one short forward per choice index over the
+        continuations' remaining tokens on top of the prompts' KV cache, which is cut back to
+        the prompts after each. Single-token continuations (option letters) cost one forward
+        over the prompts and nothing else. Empty continuations score -inf.
+        """
+        rows, width = attention.shape
+        longest = max((len(c) for conts in continuations for c in conts), default=0)
+        multi = longest > 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        body = self.llm.model if multi else self._body   # the compiled body returns no cache
+        out = body(inputs_embeds=embeds, attention_mask=attention, position_ids=positions,
+                   use_cache=multi)
+        head = self.llm.get_output_embeddings()
+        first = torch.log_softmax(head(out.last_hidden_state[:, -1]).float(), dim=-1)   # (B, V)
+        sums = [[0.0] * len(conts) for conts in continuations]
+        firsts = [(b, k, c[0]) for b, conts in enumerate(continuations)
+                  for k, c in enumerate(conts) if c]
+        if firsts:
+            where_b = torch.tensor([f[0] for f in firsts], device=first.device)
+            where_t = torch.tensor([f[2] for f in firsts], device=first.device)
+            for (b, k, _), value in zip(firsts, first[where_b, where_t].tolist()):
+                sums[b][k] = value
+        if multi:
+            cache = out.past_key_values
+            lengths = attention.sum(-1)
+            for k in range(max(len(conts) for conts in continuations)):
+                feeds = [list(conts[k][:-1]) if k < len(conts) and len(conts[k]) > 1 else []
+                         for conts in continuations]
+                steps = max(len(f) for f in feeds)
+                if steps == 0:
+                    continue
+                ids = torch.tensor([f + [self.pad_id] * (steps - len(f)) for f in feeds],
+                                   dtype=torch.long, device=attention.device)
+                real = torch.tensor([[1] * len(f) + [0] * (steps - len(f)) for f in feeds],
+                                    dtype=attention.dtype, device=attention.device)
+                step = torch.arange(steps, device=attention.device)
+                hidden = self.llm.model(input_ids=ids,
+                                        attention_mask=torch.cat([attention, real], dim=1),
+                                        position_ids=lengths[:, None] + step[None, :],
+                                        past_key_values=cache, use_cache=True).last_hidden_state
+                cache.crop(-steps)   # back to the prompts (negative: tokens to drop)
+                targets = torch.tensor([list(conts[k][1:]) + [0] * (steps + 1 - len(conts[k]))
+                                        if len(f) else [0] * steps
+                                        for conts, f in zip(continuations, feeds)],
+                                       dtype=torch.long, device=attention.device)
+                logp = torch.log_softmax(head(hidden).float(), dim=-1)
+                token = (logp.gather(-1, targets[..., None]).squeeze(-1) * real).sum(-1)
+                for b, value in enumerate(token.tolist()):
+                    if feeds[b]:
+                        sums[b][k] += value
+        return [[s / len(c) if c else float("-inf") for s, c in zip(row, conts)]
+                for row, conts in zip(sums, continuations)]
 
     def continuation_logprobs(self, embeds: torch.Tensor, attention: torch.Tensor,
                               continuations: Sequence[Sequence[int]]) -> torch.Tensor:

@@ -27,6 +27,12 @@ class HealthGPTPlugin(Model):
     ``dtype`` (auto: bf16 on GPU, fp32 on CPU), ``attn_implementation`` (sdpa), ``device``,
     ``device_map``, ``seed`` (tiny weights), ``system_prompt`` (replaces the template's),
     ``constrained_image_decoding`` (force exactly one image of index tokens; default: only tiny).
+    Speed (docs/benchmarks.md): ``random_weights`` (m3/l14/xl32 at full size with random
+    weights, comprehension only, no files: for benchmarks), ``cache_implementation`` (dynamic or
+    static KV cache for generation), ``compile`` (torch.compile of the static-cache decode step
+    and of the option-scoring forward; GPU only), ``pad_multiple`` (left-pad batches to a
+    multiple of this many tokens; default 64 with compile, else 1), ``preprocess_workers``
+    (threads for image preprocessing), ``max_batch_size`` (cap of ``--batch-size auto``).
     """
 
     capabilities = frozenset({"text", "loglikelihood", "image"})
@@ -38,7 +44,10 @@ class HealthGPTPlugin(Model):
                  vqgan_path: str | None = None, dtype: str = "auto",
                  attn_implementation: str = "sdpa", device: str | None = None,
                  device_map: str | None = None, seed: int = 0, system_prompt: str | None = None,
-                 constrained_image_decoding: bool | None = None) -> None:
+                 constrained_image_decoding: bool | None = None,
+                 random_weights: bool = False, cache_implementation: str = "dynamic",
+                 compile: bool = False, pad_multiple: int | None = None,
+                 preprocess_workers: int | None = None, max_batch_size: int = 128) -> None:
         from healthbench.models.healthgpt import build
         from healthbench.models.healthgpt.variants import GENERATION, get_variant
 
@@ -50,9 +59,20 @@ class HealthGPTPlugin(Model):
             raise ModelArgsError(f"healthgpt: {exc}") from exc
         paths = build.Paths(llm_path, vit_path, com_hlora_path, gen_hlora_path, fusion_path,
                             vqgan_path)
+        if cache_implementation not in ("dynamic", "static"):
+            raise ModelArgsError(f"healthgpt: cache_implementation {cache_implementation!r}: "
+                                 "expected dynamic or static")
+        if compile and torch_device.type == "cpu":
+            raise ModelArgsError("healthgpt: compile=true needs a GPU (the CPU path stays "
+                                 "eager)")
         if spec.name == "tiny":
             built = build.build_tiny(spec, paths, torch_dtype, torch_device, attn_implementation,
                                      int(seed))
+        elif random_weights:
+            if paths.given():
+                raise ModelArgsError("healthgpt: random_weights takes no weight paths")
+            built = build.build_random(spec, torch_dtype, torch_device, attn_implementation,
+                                       int(seed))
         else:
             built = build.build_released(spec, paths, torch_dtype, torch_device,
                                          attn_implementation, device_map)
@@ -68,6 +88,14 @@ class HealthGPTPlugin(Model):
         self.image_max_new_tokens = IMAGE_MAX_NEW_TOKENS
         self.dtype_name = str(torch_dtype).replace("torch.", "")
         self.paths = paths.given()
+        self.random_weights = bool(random_weights) and spec.name != "tiny"
+        self.net.cache_implementation = cache_implementation
+        self.net.compile = bool(compile)
+        self.net.pad_multiple = int(pad_multiple if pad_multiple is not None
+                                    else (64 if compile else 1))
+        if preprocess_workers is not None:
+            self.net.preprocess.workers = int(preprocess_workers)
+        self.max_batch_size = int(max_batch_size)
         tasks = set(built.info["tasks"])
         caps = {"text", "loglikelihood"} if "comprehension" in tasks else set()
         if GENERATION in tasks and self.vqgan is not None:
@@ -184,31 +212,77 @@ class HealthGPTPlugin(Model):
                 for p in parsed]
 
     def score_choices(self, requests: Sequence[Request]) -> list[Response]:
-        """Mean log-probability of each choice's tokens as the answer, all in one forward."""
+        """Mean log-probability of each choice's tokens as the answer.
+
+        Each prompt runs once (``HealthGPT.shared_prefix_logprobs``): one forward over the
+        prompts scores every choice's first token at the last position, and multi-token choices
+        continue from the prompts' KV cache. Single-token choices (option letters) therefore
+        cost exactly one forward per request with the LM head at one position.
+        """
         import torch
 
         self._need("comprehension")
         tokenizer = self.net.tokenizer
-        rows, continuations, owners, images = [], [], [], []
-        with torch.inference_mode():
-            for k, request in enumerate(requests):
-                base = self.net.prompt_segments(request.prompt, len(request.images), len(images),
-                                                self.system_prompt)
-                images.extend(request.images)
-                for choice in request.choices:
-                    cont = list(tokenizer(choice, add_special_tokens=False)["input_ids"])
-                    rows.append(base + [cont] if cont else list(base))
-                    continuations.append(cont)
-                    owners.append(k)
-            scores: list[float] = []
-            if rows:
-                embeds, attention = self.net.embed_rows(rows, self.net.image_features(images))
-                scores = self.net.continuation_logprobs(embeds, attention,
-                                                        continuations).tolist()
+        rows, images, continuations = [], [], []
+        for request in requests:
+            rows.append(self.net.prompt_segments(request.prompt, len(request.images),
+                                                 len(images), self.system_prompt))
+            images.extend(request.images)
+            continuations.append([list(tokenizer(choice, add_special_tokens=False)["input_ids"])
+                                  for choice in request.choices])
         per_request: list[list[float]] = [[] for _ in requests]
-        for owner, score in zip(owners, scores):
-            per_request[owner].append(score)
+        with torch.inference_mode():
+            if any(continuations):
+                embeds, attention = self.net.embed_rows(rows, self.net.image_features(images))
+                longest = max(len(c) for conts in continuations for c in conts)
+                if self.net.fits_shared_prefix(attention.shape[1], longest):
+                    per_request = self.net.shared_prefix_logprobs(embeds, attention,
+                                                                  continuations)
+                else:
+                    per_request = self._whole_row_scores(rows, images, continuations)
         return [Response(choice_scores=tuple(s)) for s in per_request]
+
+    def _whole_row_scores(self, rows: list, images: list,
+                          continuations: list[list[list[int]]]) -> list[list[float]]:
+        """One row per (request, choice), all in one forward (prompts beyond a sliding window)."""
+        flat, conts, owners = [], [], []
+        for k, (base, choices) in enumerate(zip(rows, continuations)):
+            for cont in choices:
+                flat.append(base + [cont] if cont else list(base))
+                conts.append(cont)
+                owners.append(k)
+        embeds, attention = self.net.embed_rows(flat, self.net.image_features(images))
+        scores = self.net.continuation_logprobs(embeds, attention, conts).tolist()
+        out: list[list[float]] = [[] for _ in rows]
+        for owner, score in zip(owners, scores):
+            out[owner].append(score)
+        return out
+
+    def auto_batch_size(self, requests: Sequence[Request]) -> int:
+        """On a GPU: as many ~1k-token image prompts as fit in 80% of the free memory (KV cache
+        for 1024 + 64 tokens, one layer's MLP activations, the CLIP tower), capped by
+        ``max_batch_size`` and rounded down to a multiple of 8; on the CPU the default."""
+        import torch
+
+        device = self.net.device
+        if device.type != "cuda":
+            return self.default_batch_size
+        free, _ = torch.cuda.mem_get_info(device)
+        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        config = self.net.llm.config
+        item = torch.finfo(self.net.dtype).bits // 8
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        tokens = 1024 + 64
+        kv = 2 * config.num_hidden_layers * kv_heads * head_dim * item * tokens
+        act = tokens * (3 * config.intermediate_size + 6 * config.hidden_size) * item
+        vision = self.net.vision.config
+        clip = 577 * (vision.intermediate_size + 6 * vision.hidden_size) * item
+        per_sample = kv + act + clip
+        size = int(0.8 * free // per_sample)
+        size = min(self.max_batch_size, max(1, size))
+        return max(1, size - size % 8) if size >= 8 else size
 
     def describe(self) -> dict[str, Any]:
         net = self.net
@@ -223,6 +297,10 @@ class HealthGPTPlugin(Model):
             "weights": {k: str(v) for k, v in self.paths.items()},
             "parameters": sum(p.numel() for p in net.parameters()),
             "constrained_image_decoding": self.constrained_image_decoding,
+            "random_weights": self.random_weights,
+            "cache_implementation": net.cache_implementation,
+            "compile": net.compile,
+            "pad_multiple": net.pad_multiple,
         }
 
     def close(self) -> None:

@@ -31,16 +31,40 @@ def expand_to_square(image: Any, background: tuple[int, int, int]) -> Any:
 
 
 class ImagePreprocessor:
-    """PIL images → normalised pixel tensor (N, 3, S, S) exactly as the released scripts do."""
+    """PIL images → normalised pixel tensor (N, 3, S, S) exactly as the released scripts do.
 
-    def __init__(self, processor: Any) -> None:
+    Large batches are split into chunks processed by a small thread pool (PIL's resize and
+    numpy's arithmetic release the GIL); each image is processed exactly as alone, so the
+    result equals the one-call result. ``workers`` = 1 turns the pool off.
+    """
+
+    #: Fewest images per chunk (below this, one call on the calling thread).
+    chunk = 8
+
+    def __init__(self, processor: Any, workers: int | None = None) -> None:
+        import os
+
         self.processor = processor
         self.background = tuple(int(m * 255) for m in processor.image_mean)
+        self.workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+        self._pool: Any = None
 
-    def __call__(self, images: Sequence[Any]) -> torch.Tensor:
+    def _one_call(self, images: Sequence[Any]) -> torch.Tensor:
         squared = [expand_to_square(img, self.background)  # type: ignore[arg-type]
                    for img in images]
         return self.processor(images=squared, return_tensors="pt")["pixel_values"]
+
+    def __call__(self, images: Sequence[Any]) -> torch.Tensor:
+        if self.workers <= 1 or len(images) < 2 * self.chunk:
+            return self._one_call(images)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.workers,
+                                            thread_name_prefix="hb-preprocess")
+        size = max(self.chunk, -(-len(images) // self.workers))
+        parts = [images[i:i + size] for i in range(0, len(images), size)]
+        return torch.cat(list(self._pool.map(self._one_call, parts)))
 
 
 def hidden_state_count(select_layer: int, num_layers: int) -> int:
