@@ -90,8 +90,9 @@ def _load_batch(task: TaskConfig, batch: list[Pending]) -> list[tuple[Pending, R
         out.append((item, Request(
             task=task.name, sample_id=item.sample.id, prompt=item.prompt, images=images,
             output=task.output, generation=task.generation,  # type: ignore[arg-type]
-            choices=tuple(task.choice_template.replace("{option}", str(option))
-                          for option in item.sample.options.values())
+            choices=tuple(task.choice_template.replace("{letter}", str(letter))
+                          .replace("{option}", str(option))
+                          for letter, option in item.sample.options.items())
             if task.scorer == "loglikelihood" else (), options=dict(item.sample.options), meta=dict(item.sample.meta))))
     return out
 

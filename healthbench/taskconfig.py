@@ -163,9 +163,10 @@ def parse_task(data: Any, source: str) -> TaskConfig:
     if scorer not in SCORERS:
         raise check.fail("scorer", f"must be one of {', '.join(SCORERS)}")
     choice_template = top.get("choice_template", "{option}")
-    if "{option}" not in choice_template or _PLACEHOLDER.sub("", choice_template.replace(
-            "{option}", "")) != choice_template.replace("{option}", ""):
-        raise check.fail("choice_template", "must contain {option} and no other placeholder")
+    bare = choice_template.replace("{option}", "").replace("{letter}", "")
+    if bare == choice_template or _PLACEHOLDER.sub("", bare) != bare:
+        raise check.fail("choice_template", "must contain {option} (option text) and/or "
+                         "{letter} (option letter) and no other placeholder")
 
     raw_prompt = top["prompt"]
     if isinstance(raw_prompt, str):

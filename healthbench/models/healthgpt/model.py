@@ -319,7 +319,6 @@ class HealthGPT(nn.Module):
         the prompts after each. Single-token continuations (option letters) cost one forward
         over the prompts and nothing else. Empty continuations score -inf.
         """
-        rows, width = attention.shape
         longest = max((len(c) for conts in continuations for c in conts), default=0)
         multi = longest > 1
         positions = (attention.cumsum(-1) - 1).clamp(min=0)

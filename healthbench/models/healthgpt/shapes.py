@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (config fields read best as keyword arguments)
 """Full-size HealthGPT shapes with random weights: for speed and memory measurements only.
 
 ``build.build_random`` uses these to make an M3-, L14- or XL32-shaped model without any
@@ -19,16 +20,17 @@ from typing import Any
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<|endoftext|>", "<|system|>", "<|user|>",
                   "<|assistant|>", "<|end|>", "<|im_start|>", "<|im_sep|>", "<|im_end|>",
                   "<image>"]
-WORDS = ("you are a helpful ai assistant medieval knight and must provide explanations to "
-         "modern people qwen created by alibaba cloud question options answer with the option "
-         "letter from given choices directly which imaging modality was used acquire this image "
-         "what part of body is shown in organ abnormality finding describe ct mri x ray "
-         "ultrasound fundus photography microscopy dermoscopy oct chest head brain abdomen eye "
-         "knee lung liver kidney heart spine pelvis bone fracture lesion mass nodule effusion "
-         "normal abnormal left right upper lower benign malignant tumor cyst edema hemorrhage "
-         "the an on of for is are no yes there any sign visible seen region scan slice view "
-         "axial sagittal coronal contrast enhanced t1 t2 flair weighted tissue cell stain "
-         "A B C D . , ? : ' s").split()
+_WORDS = ("you are a helpful ai assistant medieval knight and must provide explanations to "
+          "modern people qwen created by alibaba cloud question options answer with the option "
+          "letter from given choices directly which imaging modality was used acquire this image "
+          "what part of body is shown in organ abnormality finding describe ct mri x ray "
+          "ultrasound fundus photography microscopy dermoscopy oct chest head brain abdomen eye "
+          "knee lung liver kidney heart spine pelvis bone fracture lesion mass nodule effusion "
+          "normal abnormal left right upper lower benign malignant tumor cyst edema hemorrhage "
+          "the an on of for is are no yes there any sign visible seen region scan slice view "
+          "axial sagittal coronal contrast enhanced t1 t2 flair weighted tissue cell stain "
+          "A B C D . , ? : ' s")
+WORDS = tuple(_WORDS.split())
 
 
 @dataclass(frozen=True)

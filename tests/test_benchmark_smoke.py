@@ -1,0 +1,44 @@
+"""benchmarks/throughput.py --tiny runs on the CPU and writes the record (no speed assertions).
+
+The lm-eval phase is left out here to keep the test short; `--tiny` with it runs in ~35 s
+(docs/benchmarks.md). Nothing is timed or compared: the numbers are CPU noise at toy size.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+REPO = Path(__file__).resolve().parent.parent
+PHASE_FIELDS = {"n", "batch_size", "seconds", "samples_per_s", "tokens_per_s",
+                "prompt_tokens_per_s", "generated_tokens_per_s", "tflops_per_s",
+                "share_of_bf16_peak", "peak_memory_gib"}
+
+
+def test_tiny_run_writes_every_field(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "throughput.py"), "--tiny", "--skip-lmeval",
+         "--n", "6", "--out", str(out), "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2",
+             "HF_HOME": str(tmp_path / "hf")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert record["schema"] == "healthbench-throughput/1"
+    assert {"config", "env", "model", "workload", "results", "ratios", "targets"} <= set(record)
+    assert set(record["results"]) == {"one_at_a_time", "raw", "healthbench"}
+    for phase in record["results"].values():
+        assert PHASE_FIELDS <= set(phase)
+        assert phase["samples_per_s"] > 0
+    healthbench = record["results"]["healthbench"]
+    assert healthbench["errors"] == 0 and healthbench["n"] == 6
+    assert healthbench["agreement_with_raw"] == 1.0      # same letters as the raw loop
+    assert record["ratios"]["healthbench_over_raw"] is not None
+    assert record["ratios"]["healthbench_over_lmeval"] is None
+    samples = (Path(healthbench["samples_jsonl"])).read_text().splitlines()
+    assert len(samples) == 6
