@@ -29,9 +29,9 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -651,6 +651,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.workload == "mc":
         agree = sum(by_id.get(s.id, {}).get("parsed") == raw_answers[i]
                     for i, s in enumerate(work.samples)) / n
+    else:   # raw ids → text exactly as the plugin decodes them
+        texts = [r.text for r in plugin._texts_from_ids(raw_answers, new_tokens)] \
+            if hasattr(plugin, "_texts_from_ids") else None
+        if texts is not None:
+            agree = sum(by_id.get(s.id, {}).get("response") == texts[i]
+                        for i, s in enumerate(work.samples)) / n
     record["results"]["healthbench"] = summarise(
         "healthbench", meter, n, bsize, sum(work.tokens), hb_flops, peak,
         errors=errors, samples_jsonl=str(samples_path),

@@ -153,18 +153,24 @@ class HealthGPTPlugin(Model):
             limit = max(r.generation.max_new_tokens for r in requests)
             ids = self.net.generate_ids(embeds, attention, limit, self.stop_ids,
                                         gen.temperature, gen.top_p).tolist()
-        responses = []
-        for request, row in zip(requests, ids):
-            tokens = self._cut(row, request.generation.max_new_tokens, self.stop_ids)
-            text_ids = [t for t in tokens if t < self.net.base_vocab]
-            text = self.net.tokenizer.decode(text_ids, skip_special_tokens=True)
-            for stop in request.generation.stop:
-                if stop and stop in text:
-                    text = text[: text.index(stop)]
-            extra = {"dropped_image_tokens": len(tokens) - len(text_ids)} \
-                if len(text_ids) != len(tokens) else {}
-            responses.append(Response(text=text, extra=extra))
-        return responses
+        return [self._text_from_ids(row, request.generation.max_new_tokens,
+                                    request.generation.stop)
+                for request, row in zip(requests, ids)]
+
+    def _text_from_ids(self, row: list[int], limit: int, stops: Sequence[str] = ()) -> Response:
+        """New token ids → the text answer (cut at the limit and stop ids/strings)."""
+        tokens = self._cut(row, limit, self.stop_ids)
+        text_ids = [t for t in tokens if t < self.net.base_vocab]
+        text = self.net.tokenizer.decode(text_ids, skip_special_tokens=True)
+        for stop in stops:
+            if stop and stop in text:
+                text = text[: text.index(stop)]
+        extra = {"dropped_image_tokens": len(tokens) - len(text_ids)} \
+            if len(text_ids) != len(tokens) else {}
+        return Response(text=text, extra=extra)
+
+    def _texts_from_ids(self, rows: Sequence[list[int]], limit: int) -> list[Response]:
+        return [self._text_from_ids(row, limit) for row in rows]
 
     def _image_stop_ids(self) -> list[int]:
         return [self.net.end_index_id, *self.stop_ids]
