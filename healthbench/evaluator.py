@@ -151,6 +151,9 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
             payload["tasks"][task.name] = {
                 "version": task.version, "data_checksum": checksum, "source": task.source,
                 "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
+                "metric_info": {m.name: {"percent": m.percent,
+                                         "higher_is_better": m.higher_is_better}
+                                for m in metrics},
                 **block, "seconds": round(time.perf_counter() - t0, 2)}
             judged = judge_summary(metrics, records, judge)
             if judged is not None:

@@ -115,24 +115,26 @@ def write_tables(run_dir: Path, payload: Mapping[str, Any]) -> None:
         csv_path = run_dir / task_name / f"{task_name}.csv"
         atomic_write_text(csv_path, frame.to_csv(index=False))
         metric_names = list(block["metrics"])
+        info = block.get("metric_info") or {}
         lines += [f"## {task_name} (v{block['version']})", "",
                   "| group | value | n | errors | " + " | ".join(metric_names) + " |",
                   "|---|---|---:|---:|" + "---:|" * len(metric_names)]
         lines.append(_row("overall (micro)", "all", block["n"], block["n_errors"],
-                          block["metrics"], metric_names))
+                          block["metrics"], metric_names, info))
         for key, groups in block.get("groups", {}).items():
             for value, group in groups.items():
                 lines.append(_row(key, value, group["n"], group.get("n_errors", 0),
-                                  group["metrics"], metric_names))
+                                  group["metrics"], metric_names, info))
             lines.append(_row(key, "**macro**", block["n"], block["n_errors"],
-                              block["macro"][key], metric_names))
+                              block["macro"][key], metric_names, info))
         lines.append("")
     atomic_write_text(run_dir / "tables.md", "\n".join(lines) + "\n")
 
 
 def _row(group: str, value: str, n: int, errors: int, metrics: Mapping[str, Any],
-         names: list[str]) -> str:
-    cells = [_fmt(metrics[m], _is_fraction(m)) if m in metrics else "–" for m in names]
+         names: list[str], info: Mapping[str, Any]) -> str:
+    cells = [_fmt(metrics[m], (info.get(m) or {}).get("percent", _is_fraction(m)))
+             if m in metrics else "–" for m in names]
     return f"| {group} | {value} | {n} | {errors} | " + " | ".join(cells) + " |"
 
 

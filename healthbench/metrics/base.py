@@ -33,6 +33,9 @@ class Metric:
     per_sample: PerSample | None = None
     corpus: Corpus | None = None
     higher_is_better: bool = True
+    #: A fraction in [0, 1], shown as % in tables (compare margins in points); False for
+    #: metrics in their own units (PSNR dB, MSE, CIDEr).
+    percent: bool = True
 
     def __post_init__(self) -> None:
         if self.per_sample is None and self.corpus is None:

@@ -179,7 +179,8 @@ def _factory(what: str, higher_is_better: bool):
 
         # the paper-style protocol keeps the plain name; others say which protocol they follow
         name = what if protocol == "healthgpt-8bit" else f"{what}_{protocol.replace('-', '_')}"
-        return Metric(name, per_sample=score, higher_is_better=higher_is_better)
+        return Metric(name, per_sample=score, higher_is_better=higher_is_better,
+                      percent=what == "ssim")
 
     return make
 

@@ -157,7 +157,8 @@ def _image_metric(fn, default_name: str, higher: bool, cap: bool = False):
                 return None if cap_db is None else float(cap_db)
             return value
 
-        return Metric(name or default_name, per_sample=score, higher_is_better=higher)
+        return Metric(name or default_name, per_sample=score, higher_is_better=higher,
+                      percent=default_name == "ssim")
 
     make.__doc__ = f"Per-image {default_name.upper()} against the reference; data_range required."
     return make

@@ -311,7 +311,7 @@ def cider_metric(tokenizer: str = "treebank", n: int = 4, sigma: float = 6.0,
         hyps, refs = _corpus_tokens(records, tokenizer)
         return cider_d(hyps, refs, n, sigma)[0]
 
-    return Metric(name or "cider", corpus=corpus)
+    return Metric(name or "cider", corpus=corpus, percent=False)  # CIDEr-D ranges 0..10
 
 
 @METRICS.register("meteor")

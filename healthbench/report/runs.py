@@ -75,7 +75,20 @@ def load_run(path: Path) -> Run:
         raise ValueError(f"{results_path}: not valid JSON ({exc})") from exc
     if not isinstance(results, dict) or not isinstance(results.get("tasks"), dict):
         raise ValueError(f"{results_path}: not a healthbench results.json (no 'tasks' mapping)")
+    _declare(results)
     return Run(results_path.parent, results)
+
+
+#: What runs declared about their metrics (results.json ``tasks.<t>.metric_info``): the metric
+#: objects' own word on scale and direction, preferred to the name-based guesses below.
+DECLARED: dict[str, Mapping[str, Any]] = {}
+
+
+def _declare(results: Mapping[str, Any]) -> None:
+    for block in (results.get("tasks") or {}).values():
+        for name, info in ((block or {}).get("metric_info") or {}).items():
+            if isinstance(info, Mapping):
+                DECLARED[name] = info
 
 
 def load_runs(results_dir: Path) -> list[Run]:
@@ -103,6 +116,8 @@ def group_values(record: SampleResult, key: str) -> list[str]:
 
 def percent_scale(metric: str) -> float:
     """100 for metrics in [0, 1] (shown as %, margins in points), else 1 (e.g. PSNR in dB)."""
+    if metric in DECLARED and "percent" in DECLARED[metric]:
+        return 100.0 if DECLARED[metric]["percent"] else 1.0
     name = metric.lower()
     if name in FRACTION_METRICS or name.startswith(_PERCENT_PREFIXES) \
             or name.endswith(_PERCENT_SUFFIXES):
@@ -112,6 +127,8 @@ def percent_scale(metric: str) -> float:
 
 def higher_is_better(metric: str) -> bool:
     """The direction of a metric known only by name (a Metric object, when at hand, decides)."""
+    if metric in DECLARED and "higher_is_better" in DECLARED[metric]:
+        return bool(DECLARED[metric]["higher_is_better"])
     name = metric.lower()
     return name not in LOWER_IS_BETTER and not name.endswith(
         tuple("_" + n for n in LOWER_IS_BETTER))
