@@ -93,7 +93,9 @@ def _load_batch(task: TaskConfig, batch: list[Pending]) -> list[tuple[Pending, R
             choices=tuple(task.choice_template.replace("{letter}", str(letter))
                           .replace("{option}", str(option))
                           for letter, option in item.sample.options.items())
-            if task.scorer == "loglikelihood" else (), options=dict(item.sample.options), meta=dict(item.sample.meta))))
+            if task.scorer == "loglikelihood" else (),
+            options=dict(item.sample.options), meta=dict(item.sample.meta),
+            system=task.prompt.system)))
     return out
 
 

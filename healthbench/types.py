@@ -116,6 +116,9 @@ class Request:
     choices: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: The task's system prompt (YAML ``prompt.system``), for plugins with a system turn; a
+    #: plugin's own ``system_prompt`` argument, when given, takes precedence.
+    system: str | None = None
 
 
 @dataclass(frozen=True)

@@ -118,3 +118,29 @@ def test_secrets_in_model_args_are_redacted(tmp_path: Path) -> None:
 
     assert public_args({"api_key": "sk-123", "model": "x", "hf_token": "t"}) == {
         "api_key": "<redacted>", "model": "x", "hf_token": "<redacted>"}
+
+
+def test_task_system_prompt_reaches_the_model(tmp_path: Path) -> None:
+    from healthbench.models.base import Model
+    from healthbench.types import Response
+
+    class Recorder(Model):
+        capabilities = frozenset({"text"})
+
+        def __init__(self) -> None:
+            self.systems: list = []
+
+        def generate(self, requests):
+            self.systems += [r.system for r in requests]
+            return [Response(text="A") for _ in requests]
+
+    make_task(tmp_path)
+    (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml().replace(
+        'prompt: "{question}\\n{options}"',
+        'prompt: {template: "{question}", system: "You are a radiologist."}'))
+    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
+    model = Recorder()
+    evaluate(RunSpec(model="rec", model_args={}, tasks=tasks, data_root=tmp_path / "data",
+                     output_path=tmp_path / "out", run_id="r",
+                     settings=RunSettings(progress=False)), model=model)
+    assert model.systems == ["You are a radiologist."] * 4

@@ -166,9 +166,9 @@ class HFModel(Model):
         content: list[dict[str, Any]] = [{"type": "image"} for _ in request.images]
         content.append({"type": "text", "text": request.prompt})
         messages: list[dict[str, Any]] = []
-        if self.system_prompt:
-            messages.append({"role": "system",
-                             "content": [{"type": "text", "text": self.system_prompt}]})
+        system = self.system_prompt or request.system
+        if system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
         messages.append({"role": "user", "content": content})
         if getattr(self.processor, "chat_template", None) is None and \
                 getattr(self.tokenizer, "chat_template", None) is None:

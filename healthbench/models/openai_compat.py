@@ -155,8 +155,9 @@ class OpenAIChatModel(Model):
         else:
             content = request.prompt
         messages: list[dict[str, Any]] = []
-        if self.system_prompt:
-            messages.append({"role": "system", "content": self.system_prompt})
+        system = self.system_prompt or request.system
+        if system:
+            messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": content})
         params = request.generation
         body: dict[str, Any] = {"model": self.model, "messages": messages,

@@ -107,7 +107,7 @@ class HealthGPTPlugin(Model):
         rows, images = [], []
         for request in requests:
             segments = self.net.prompt_segments(request.prompt, len(request.images), len(images),
-                                                self.system_prompt)
+                                                self.system_prompt or request.system)
             if suffix:
                 segments.append(list(suffix))
             rows.append(segments)
@@ -232,7 +232,7 @@ class HealthGPTPlugin(Model):
         rows, images, continuations = [], [], []
         for request in requests:
             rows.append(self.net.prompt_segments(request.prompt, len(request.images),
-                                                 len(images), self.system_prompt))
+                                                 len(images), self.system_prompt or request.system))
             images.extend(request.images)
             continuations.append([list(tokenizer(choice, add_special_tokens=False)["input_ids"])
                                   for choice in request.choices])
