@@ -231,3 +231,20 @@ def test_nan_and_inf_in_reference_labels_are_handled_explicitly() -> None:
         csv_labels({**row, "Edema": "inf"}, "negative")
     with pytest.raises(ValueError, match="column 'Edema' has 'NaN'"):
         csv_labels({**row, "Edema": "NaN"}, "negative")
+
+
+def test_a_sample_builder_never_deletes_a_folder_it_did_not_build(tmp_path: Path) -> None:
+    from healthbench.data.prepare import SampleTargetError, ensure_sample_data
+    from healthbench.taskconfig import parse_task
+
+    precious = tmp_path / "root" / "Mine"
+    precious.mkdir(parents=True)
+    (precious / "keep.txt").write_text("x")
+    base = {"task": "t", "version": "1", "output": "text", "prompt": "{question}",
+            "metrics": ["accuracy"], "extract": "choice_letter"}
+    for path in ("", "Mine"):
+        task = parse_task({**base, "dataset": {"format": "omnimedvqa", "path": path,
+                                               "sample_builder": "omnimedvqa_sample"}}, "t.yaml")
+        with pytest.raises(SampleTargetError):
+            ensure_sample_data(task, tmp_path / "root")
+    assert (precious / "keep.txt").read_text() == "x"

@@ -15,21 +15,31 @@ def dataset_dir(task: TaskConfig, data_root: Path) -> Path:
     return resolve_inside(data_root, task.dataset.path or ".", f"{task.source}: dataset.path")
 
 
+class SampleTargetError(ValueError):
+    """A sample suite would be built over a folder healthbench did not make."""
+
+
 def ensure_sample_data(task: TaskConfig, data_root: Path) -> None:
-    """Build a bundled sample suite at first use: into a temp folder, then renamed into place,
-    so a build killed half-way is redone rather than half-used."""
+    """Build a bundled sample suite at first use: into a ``.building`` folder, then renamed into
+    place, so a build killed half-way is redone rather than half-used. An existing folder that
+    healthbench did not build (no marker) is never deleted or written into."""
     if not task.dataset.sample_builder:
         return
     target = dataset_dir(task, data_root)
+    if target == data_root.resolve() or not task.dataset.path:
+        raise SampleTargetError(f"{task.source}: key 'dataset.path': a task with a "
+                                "sample_builder needs its own folder under the data root")
     if (target / BUILT_MARKER).exists():
         return
+    if target.exists():
+        raise SampleTargetError(
+            f"{target} exists but was not built by healthbench (no {BUILT_MARKER}); move it "
+            f"away or point {task.source}'s dataset.path elsewhere: it is never overwritten")
     staging = target.with_name(target.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)  # only our own half-built folder
     staging.mkdir(parents=True)
     SAMPLE_BUILDERS.get(task.dataset.sample_builder)(staging)
     (staging / BUILT_MARKER).write_text("built by healthbench\n")
-    if target.exists():
-        shutil.rmtree(target)
     staging.rename(target)
 
 
