@@ -118,6 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                              f"{args.batch_size!r}") from None
     else:
         batch_size = "auto"
+    from healthbench.distributed import rank_and_world
+
+    if args.run_id is None and rank_and_world()[1] > 1:
+        raise ValueError("--run-id is required under torchrun/accelerate: every process must "
+                         "write to the same run folder")
     spec = RunSpec(
         model=args.model, model_args=parse_model_args(args.model_args), tasks=tasks,
         data_root=args.data_root or default_data_root(), output_path=args.output_path,
@@ -131,8 +136,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                              progress=not args.no_progress and sys.stderr.isatty()),
     )
     payload = evaluate(spec)
-    from healthbench.distributed import rank_and_world
-
     if rank_and_world()[0] != 0:
         return 0  # rank 0 reports for the whole sharded run
     run_dir = spec.output_path / spec.run_id

@@ -16,12 +16,13 @@ from typing import Any, Sequence
 
 from healthbench import __version__
 from healthbench.aggregate import summarize_task
-from healthbench.catalog import METRICS
+from healthbench.catalog import METRICS, MODELS
 from healthbench.data.prepare import ensure_sample_data, load_task_data
 from healthbench.distributed import barrier, local_device, rank_and_world
 from healthbench.metrics.base import Metric
 from healthbench.metrics.judge import bind_judge, create_judge, judge_summary
 from healthbench.models.base import Model, create_model, public_args
+from healthbench.resume import args_hash, check_and_record
 from healthbench.results import environment, git_sha, write_results, write_tables
 from healthbench.runner import RunSettings, check_capabilities, run_task
 from healthbench.taskconfig import TaskConfig
@@ -55,7 +56,11 @@ class RunSpec:
 
 
 def default_run_id(model: str) -> str:
-    return f"{model}_{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """``<model>_<date-time>-<4 hex>``: the random part keeps two jobs started in the same
+    second from sharing (and resuming) one folder."""
+    import secrets
+
+    return f"{model}_{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 def build_metrics(task: TaskConfig) -> list[Metric]:
@@ -102,11 +107,40 @@ def dedupe(items: Sequence[Sample | SampleError]) -> list[Sample | SampleError]:
     return out
 
 
+def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError], str]]:
+    """Every task's samples, before any model is loaded: a missing dataset fails in seconds."""
+    rank, world = rank_and_world()
+    if world > 1:  # one rank builds bundled sample data; the others wait for it
+        if rank == 0:
+            for task in spec.tasks:
+                ensure_sample_data(task, spec.data_root)
+        barrier()
+    out = []
+    for task in spec.tasks:
+        loaded, checksum = load_task_data(task, spec.data_root)
+        items = dedupe(loaded.items)
+        if spec.subsample is not None:
+            items = subsample_items(items, spec.subsample, spec.seed)
+        if spec.limit is not None:
+            items = items[:spec.limit]
+        out.append((task, items, checksum))
+    return out
+
+
 def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
-    """Run every task of ``spec``; returns the results.json payload (also written to disk)."""
+    """Run every task of ``spec``; returns the results.json payload (also written to disk).
+
+    Order: capabilities (from the plugin class) and data are checked first, then the run
+    directory's identity (no resuming with another model), and only then is the model loaded.
+    """
     run_dir = spec.output_path / spec.run_id
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rank, world = rank_and_world()
+    if model is None:
+        check_capabilities(MODELS.get(spec.model), spec.model, spec.tasks)
+    prepared = _load_all(spec)
+    if rank == 0:
+        check_and_record(run_dir, spec.model, spec.model_args, spec.tasks)
     if model is None:
         model = create_model(spec.model, spec.model_args, device=local_device(spec.device))
     check_capabilities(model, spec.model, spec.tasks)
@@ -123,25 +157,14 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "schema_version": 1, "run_id": spec.run_id,
         "model": {"name": spec.model, "args": public_args(spec.model_args),
-                  "info": model.describe()},
+                  "args_hash": args_hash(spec.model_args), "info": model.describe()},
         "harness": {"version": __version__, "git_sha": git_sha()},
         "env": environment(), "seed": spec.seed, "command": spec.command,
         "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
     }
-    if world > 1:  # one rank builds bundled sample data; the others wait for it
-        if rank == 0:
-            for task in spec.tasks:
-                ensure_sample_data(task, spec.data_root)
-        barrier()
     try:
-        for task in spec.tasks:
+        for task, items, checksum in prepared:
             t0 = time.perf_counter()
-            loaded, checksum = load_task_data(task, spec.data_root)
-            items = dedupe(loaded.items)
-            if spec.subsample is not None:
-                items = subsample_items(items, spec.subsample, spec.seed)
-            if spec.limit is not None:
-                items = items[:spec.limit]
             metrics = bind_judge(build_metrics(task), judge)
             records = run_task(task, model, metrics, items,
                                run_dir / task.name / "samples.jsonl", spec.settings)
@@ -170,6 +193,6 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         model.close()
         if judge is not None:
             judge.close()
-    if rank == 0:
-        write_tables(run_dir, payload)
+        if rank == 0 and payload["tasks"]:
+            write_tables(run_dir, payload)  # also for the tasks finished before a failure
     return payload

@@ -19,7 +19,7 @@ from healthbench.metrics.base import Metric
 from healthbench.models.base import Model
 from healthbench.prompts import render
 from healthbench.samples_io import SamplesWriter, read_samples
-from healthbench.scoring import error_result, score_sample
+from healthbench.scoring import MODEL_ERROR, error_result, score_sample
 from healthbench.taskconfig import TaskConfig
 from healthbench.types import Request, Response, Sample, SampleError, SampleResult
 
@@ -181,6 +181,9 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
     the shards into samples.jsonl (see ``healthbench.distributed``); other ranks return [].
     """
     rank, world = rank_and_world()
+    if rank == 0:
+        _drop_model_errors(samples_path)
+    barrier()
     done = set(read_samples(samples_path, repair=rank == 0))
     for shard in shard_paths(samples_path):
         done |= set(read_samples(shard, repair=shard == rank_path(samples_path, rank)))
@@ -197,6 +200,20 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
     records = read_samples(samples_path)
     order = {item.id: i for i, item in enumerate(items)}
     return sorted((r for r in records.values() if r.id in order), key=lambda r: order[r.id])
+
+
+def _drop_model_errors(samples_path: Path) -> None:
+    """On resume, samples that failed in the model (a timeout, a dropped connection, an OOM at
+    batch 1) are retried: their records are removed before the run continues. Bad inputs and
+    scoring failures are deterministic and stay recorded."""
+    from healthbench.samples_io import atomic_write_text, dumps
+
+    records = read_samples(samples_path, repair=True)
+    keep = [r for r in records.values() if not (r.error or "").startswith(MODEL_ERROR)]
+    if len(keep) < len(records):
+        log.warning("%s: retrying %d sample(s) that failed in the model", samples_path,
+                    len(records) - len(keep))
+        atomic_write_text(samples_path, "".join(dumps(r.to_json()) + "\n" for r in keep))
 
 
 def _merge_shards(samples_path: Path) -> None:

@@ -25,6 +25,10 @@ class Detailed:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Prefix of errors raised by the model call (retried on resume); others are deterministic.
+MODEL_ERROR = "model error: "
+
+
 def summarize_inputs(sample: Sample, prompt: str | None = None) -> dict[str, Any]:
     """A compact, JSON-safe record of what the model was shown (not the pixels)."""
     out: dict[str, Any] = {"images": [img.describe() for img in sample.images]}
@@ -75,7 +79,7 @@ def score_sample(task: TaskConfig, metrics: Sequence[Metric], sample: Sample,
                  response: Response, prompt: str | None = None) -> SampleResult:
     """The finished record for one sample; a failing metric becomes the sample's error."""
     if response.error:
-        return error_result(task.name, sample, f"model error: {response.error}", prompt)
+        return error_result(task.name, sample, f"{MODEL_ERROR}{response.error}", prompt)
     try:
         stored, parsed = parse_response(task, sample, response)
         scores = {m.name: m.per_sample(sample, response, parsed)
