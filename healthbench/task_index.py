@@ -13,7 +13,19 @@ from typing import Iterable
 from healthbench.taskconfig import (GroupConfig, TaskConfig, TaskConfigError, parse_group,
                                     parse_task, read_yaml)
 
-BUILTIN_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+def _builtin_tasks_dir() -> Path:
+    """The built-in task folder: the copy a wheel ships inside the package (``healthbench/_tasks``,
+    made by setup.py's build step from ``tasks/``) if there is one, else the repository's own
+    top-level ``tasks/`` (editable install or source checkout). The packaged copy is looked at
+    first because in an installed wheel the "repository" folder would be ``site-packages/tasks``,
+    which another distribution may own; a source checkout never has ``healthbench/_tasks``."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_tasks"
+    return packaged if packaged.is_dir() else here.parent / "tasks"
+
+
+BUILTIN_TASKS_DIR = _builtin_tasks_dir()
 
 
 @dataclass
