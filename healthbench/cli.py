@@ -152,6 +152,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         from healthbench.report.leaderboard import write_leaderboard
 
         print(f"leaderboard: {write_leaderboard(spec.output_path, args.leaderboard)}")
+    failed = [name for name, t in payload["tasks"].items() if t["n"] == 0 and t["n_errors"]]
+    if failed:  # nothing scored is a failed run, whatever was written
+        print(f"healthbench: error: every sample failed in {', '.join(failed)}; see the "
+              f"'error' field in {run_dir}/<task>/samples.jsonl", file=sys.stderr)
+        return 1
     return 0
 
 

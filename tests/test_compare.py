@@ -329,3 +329,36 @@ def test_slices_follow_the_aggregation_rule_for_list_valued_meta(tmp_path) -> No
     slices = {c.group_value: c.result.n for c in report.comparisons
               if c.group_key == "dimension"}
     assert slices == {value: group["n"] for value, group in block["groups"]["dimension"].items()}
+
+
+def test_a_run_that_errors_on_samples_it_used_to_answer_fails_the_gate(tmp_path) -> None:
+    """Errors are not a smaller denominator: losing answers to errors is a regression."""
+    import json as _json
+
+    from healthbench.report.compare import compare_runs
+    from healthbench.report.runs import load_run
+
+    def write(run_id: str, error_ids: set[int]) -> None:
+        folder = tmp_path / run_id / "toy"
+        folder.mkdir(parents=True)
+        lines = []
+        for i in range(60):
+            errored = i in error_ids
+            lines.append(_json.dumps({
+                "id": f"s{i}", "task": "toy", "target": "A", "response": None if errored else "A",
+                "parsed": None if errored else "A",
+                "scores": {} if errored else {"accuracy": float(i % 2)},
+                "meta": {}, "error": "model error: timeout" if errored else None}))
+        (folder / "samples.jsonl").write_text("\n".join(lines) + "\n")
+        block = {"version": "1", "data_checksum": "sha256:x", "n": 60 - len(error_ids),
+                 "n_errors": len(error_ids), "n_total": 60, "group_by": [],
+                 "metrics": {"accuracy": {"value": 0.5, "ci": [0.4, 0.6]}}, "groups": {}}
+        (tmp_path / run_id / "results.json").write_text(_json.dumps(
+            {"schema_version": 1, "run_id": run_id, "model": {"name": run_id, "args": {}},
+             "harness": {"version": "0", "git_sha": "x"}, "tasks": {"toy": block}}))
+
+    write("base", set())
+    write("new", set(range(0, 60, 2)) | {1, 3, 5, 7, 9})  # 35 of 60 now fail in the model
+    report = compare_runs(load_run(tmp_path / "base"), load_run(tmp_path / "new"))
+    flagged = [c for c in report.comparisons if c.regression]
+    assert [c.metric for c in flagged] == ["error_rate"]

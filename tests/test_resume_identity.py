@@ -77,3 +77,11 @@ def test_missing_data_fails_before_the_model_is_loaded(tmp_path: Path, capsys,
     assert run(tmp_path, "random") == 2
     assert "OmniMedVQA not found" in capsys.readouterr().err
     assert base  # the module imported fine
+
+
+def test_a_run_in_which_every_sample_failed_exits_non_zero(tmp_path: Path, capsys) -> None:
+    setup_task(tmp_path)
+    saved = tmp_path / "saved.jsonl"
+    saved.write_text("")
+    assert run(tmp_path, "replay", "--model-args", f"path={saved}") == 1
+    assert "every sample failed in toy" in capsys.readouterr().err

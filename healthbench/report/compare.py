@@ -27,6 +27,9 @@ from healthbench.report.runs import (Run, format_value, group_values, higher_is_
 from healthbench.samples_io import atomic_write_text
 from healthbench.types import SampleResult
 
+#: The comparison of errored samples that every gated slice with errors gets.
+ERROR_RATE = "error_rate"
+
 log = logging.getLogger("healthbench.compare")
 
 EXIT_OK, EXIT_REGRESSION, EXIT_NOT_COMPARABLE = 0, 1, 2
@@ -155,6 +158,35 @@ def resolve_metrics(task: str, block: Mapping[str, Any], names: Iterable[str],
     return {name: built.get(name) for name in wanted}
 
 
+def per_run_metrics(base: Mapping[str, Metric | None], new: Mapping[str, Metric | None],
+                    base_samples: Mapping[str, SampleResult],
+                    new_samples: Mapping[str, SampleResult]) -> dict[str, Metric | None]:
+    """One metric instance per run for corpus metrics: a metric may keep state built from the
+    records it scores (MMMU's official random draws), so one instance must never serve both
+    runs. Each instance first scores its run's whole task (the error-free records, as
+    results.json does); records of the baseline run then go to the baseline's instance, all
+    others (the new run's, resamples of them) to the new run's."""
+    baseline_objects = {id(r) for r in base_samples.values()}
+    out: dict[str, Metric | None] = {}
+    for name, metric in base.items():
+        other = new.get(name)
+        if metric is None or metric.corpus is None or other is None or other.corpus is None:
+            out[name] = metric
+            continue
+        for instance, samples in ((metric, base_samples), (other, new_samples)):
+            whole = [r for r in samples.values() if not r.error]
+            if whole:
+                instance.corpus(whole)
+
+        def corpus(records: Sequence[SampleResult], _base: Metric = metric,
+                   _new: Metric = other) -> float:
+            chosen = _base if all(id(r) in baseline_objects for r in records) else _new
+            return chosen.corpus(records)  # type: ignore[misc]
+
+        out[name] = replace(metric, corpus=corpus)
+    return out
+
+
 def _slices(task: str, block: Mapping[str, Any], records: Sequence[SampleResult],
             ) -> list[tuple[str, str, list[str]]]:
     """(group key, group value, ids) for the whole task and each group value (baseline meta)."""
@@ -198,9 +230,15 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
     for task in task_names:
         block = baseline.tasks[task]
         names = [m for m in block.get("metrics", {}) if metrics is None or m in metrics]
-        objects = resolve_metrics(task, block, names, include_paths)
         old_samples, new_samples = baseline.samples(task), new.samples(task)
+        objects = per_run_metrics(resolve_metrics(task, block, names, include_paths),
+                                  resolve_metrics(task, block, names, include_paths),
+                                  old_samples, new_samples)
         for key, value, ids in _slices(task, block, list(old_samples.values())):
+            errors = _error_rate_comparison(task, key, value, ids, old_samples, new_samples,
+                                            seed, resamples)
+            if errors is not None:
+                pending.append(errors)
             base_recs, new_recs, excluded = pair_records(old_samples, new_samples, ids)
             for name in names:
                 metric = objects[name]
@@ -235,6 +273,26 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
     report.comparisons.sort(key=lambda c: (not c.regression, c.change, c.task,
                                            c.group_key != OVERALL[0], c.slice_label, c.metric))
     return report
+
+
+def _error_rate_comparison(task: str, key: str, value: str, ids: Sequence[str],
+                           old: Mapping[str, SampleResult], new: Mapping[str, SampleResult],
+                           seed: int, resamples: int | None) -> Comparison | None:
+    """Samples that errored, compared like any 0/1 metric (McNemar), so a model that starts
+    failing on inputs it used to answer is a regression, not a silently smaller denominator."""
+    common = [i for i in ids if i in old and i in new]
+    if not any(old[i].error or new[i].error for i in common):
+        return None
+    metric = Metric(ERROR_RATE, per_sample=lambda *a: None, higher_is_better=False)
+
+    def flags(records: Mapping[str, SampleResult]) -> list[SampleResult]:
+        return [replace(records[i], scores={ERROR_RATE: 1.0 if records[i].error else 0.0},
+                        error=None) for i in common]
+
+    result = compare_metric(metric, flags(old), flags(new),
+                            seed=stable_seed(seed, task, key, value, ERROR_RATE),
+                            resamples=resamples)
+    return Comparison(task, key, value, ERROR_RATE, False, 100.0, result, 0)
 
 
 # --- output ----------------------------------------------------------------------------------
