@@ -188,6 +188,8 @@ def parse_task(data: Any, source: str) -> TaskConfig:
     if not all(isinstance(g, str) for g in group_by):
         raise check.fail("group_by", "expected a list of meta key names")
 
+    check.mapping(top.get("manifest", {}), "manifest",
+                  {"files": (int,), "samples": (int,), "checksum": (str,)})
     gen = check.mapping(top.get("generation", {}), "generation", {
         "max_new_tokens": (int,), "temperature": (int, float), "top_p": (int, float),
         "stop": (list,),

@@ -106,3 +106,20 @@ def test_every_builtin_task_file_is_valid() -> None:
     index = TaskIndex.build()
     assert "omnimedvqa_sample" in index.tasks
     assert index.resolve(["samples"])
+
+
+def test_manifest_pins_the_data(tmp_path: Path) -> None:
+    from healthbench.data.prepare import ManifestMismatchError, load_task_data
+    from tests.helpers import omnimed_item, write_omnimed
+
+    write_omnimed(tmp_path / "data", [omnimed_item(f"Images/x/{i}.png") for i in range(3)])
+    task = index_with(tmp_path, task_yaml(extra="manifest: {files: 1, samples: 3}\n")) \
+        .tasks["toy"]
+    loaded, checksum = load_task_data(task, tmp_path / "data")
+    assert len(loaded.items) == 3
+    pinned = index_with(tmp_path, task_yaml(
+        "pinned", extra=f"manifest: {{samples: 4, checksum: '{checksum}'}}\n"), "p.yaml")
+    with pytest.raises(ManifestMismatchError, match="samples 4 expected, 3 found"):
+        load_task_data(pinned.tasks["pinned"], tmp_path / "data")
+    with pytest.raises(TaskConfigError, match="key 'manifest.size': unknown key"):
+        index_with(tmp_path, task_yaml("bad", extra="manifest: {size: 3}\n"), "b.yaml")

@@ -30,7 +30,8 @@ from healthbench.types import ImageSource, Sample, SampleError
 LETTERS = ("A", "B", "C", "D")
 ACCESS_LEVELS = ("Open-access", "Restricted-access")
 
-#: Raw ``modality_type`` strings → the 8 canonical names of the per-modality tables.
+#: Raw ``modality_type`` strings → canonical names: the 8 of the published per-modality tables
+#: (all Open-access) plus the 4 other modalities of the benchmark (Restricted-access only).
 #: A mapping table, not string matching: an unknown string is an error row, never a guess.
 MODALITY_NAMES: dict[str, str] = {
     "CT(Computed Tomography)": "CT",
@@ -53,8 +54,15 @@ MODALITY_NAMES: dict[str, str] = {
     "OCT": "OCT",
     "Microscopy Images": "Microscopy",
     "Microscopy": "Microscopy",
+    "Endoscopy": "Endoscopy",
+    "Digital Photography": "Digital Photography",
+    "Infrared Reflectance Imaging": "Infrared Reflectance Imaging",
+    "Colposcopy": "Colposcopy",
 }
 CANONICAL_MODALITIES = ("CT", "MR", "X-Ray", "US", "Dermoscopy", "Fundus", "OCT", "Microscopy")
+#: The benchmark's other four modalities (benchmarks.md §1.4), kept under their own names.
+OTHER_MODALITIES = ("Endoscopy", "Digital Photography", "Infrared Reflectance Imaging",
+                    "Colposcopy")
 
 EXPECTED = ("OmniMedVQA/QA_information/Open-access/*.json (and Restricted-access/ when you have "
             "it) plus OmniMedVQA/Images/, as unzipped from OmniMedVQA.zip")

@@ -43,9 +43,21 @@ def ensure_sample_data(task: TaskConfig, data_root: Path) -> None:
     staging.rename(target)
 
 
+class ManifestMismatchError(ValueError):
+    """The data on disk is not the data the task file pins (its ``manifest``)."""
+
+
 def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, str]:
-    """The task's samples and the checksum of the files they came from."""
+    """The task's samples and the checksum of the files they came from, checked against the
+    task's ``manifest`` (file count, sample count, checksum) when it has one."""
     ensure_sample_data(task, data_root)
     root = dataset_dir(task, data_root)
     loaded: LoadedDataset = LOADERS.get(task.dataset.format)(root, **task.dataset.options)
-    return loaded, data_checksum(loaded.files, root)
+    checksum = data_checksum(loaded.files, root)
+    found = {"files": len(loaded.files), "samples": len(loaded.items), "checksum": checksum}
+    wrong = [f"{key} {expected!r} expected, {found[key]!r} found"
+             for key, expected in task.manifest.items() if found[key] != expected]
+    if wrong:
+        raise ManifestMismatchError(f"{root}: the data does not match the manifest in "
+                                    f"{task.source}: {'; '.join(wrong)}")
+    return loaded, checksum
