@@ -18,6 +18,16 @@ DEFAULT_TASKS = "samples"
 DEFAULT_MODEL = "healthgpt"
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help="registered model name (default: healthgpt; without --model-args its "
@@ -33,8 +43,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                    help="resume the run in RUN_DIR (skips samples already written)")
     p.add_argument("--batch-size", default="auto", help="N or 'auto'")
-    p.add_argument("--limit", type=int, default=None, help="first N samples of each task")
-    p.add_argument("--subsample", type=int, default=None, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="first N samples of each task")
+    p.add_argument("--subsample", type=positive_int, default=None, metavar="N",
                    help="deterministic random N samples per task (seeded by --seed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
@@ -224,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not args.debug:  # library chatter (deprecations, fallbacks) is not for the user
+        import warnings
+
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     from healthbench.data.base import DatasetMissingError, UnsafePathError
     from healthbench.models.base import ModelArgsError
     from healthbench.registry import UnknownNameError

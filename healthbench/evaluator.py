@@ -22,7 +22,7 @@ from healthbench.distributed import barrier, local_device, rank_and_world
 from healthbench.metrics.base import Metric
 from healthbench.metrics.judge import bind_judge, create_judge, judge_summary
 from healthbench.models.base import Model, create_model, public_args
-from healthbench.resume import args_hash, check_and_record
+from healthbench.resume import args_hash, check_identity, record_identity
 from healthbench.results import environment, git_sha, write_results, write_tables
 from healthbench.runner import RunSettings, check_capabilities, run_task
 from healthbench.taskconfig import TaskConfig
@@ -139,11 +139,12 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     if model is None:
         check_capabilities(MODELS.get(spec.model), spec.model, spec.tasks)
     prepared = _load_all(spec)
-    if rank == 0:
-        check_and_record(run_dir, spec.model, spec.model_args, spec.tasks)
+    identity = check_identity(run_dir, spec.model, spec.model_args, spec.tasks)
     if model is None:
         model = create_model(spec.model, spec.model_args, device=local_device(spec.device))
     check_capabilities(model, spec.model, spec.tasks)
+    if rank == 0:
+        record_identity(run_dir, identity)
     judge = None
     if spec.judge:
         judge = create_judge(spec.judge, spec.judge_args,

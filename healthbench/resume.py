@@ -25,9 +25,10 @@ def args_hash(args: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def check_and_record(run_dir: Path, model: str, model_args: Mapping[str, Any],
-                     tasks: Sequence[TaskConfig]) -> None:
-    """Refuse to resume a run made by something else; record what this run is."""
+def check_identity(run_dir: Path, model: str, model_args: Mapping[str, Any],
+                   tasks: Sequence[TaskConfig]) -> dict[str, Any]:
+    """Refuse to resume a run made by something else; return what this run is (written by
+    ``record_identity`` once the model has loaded, so a failed start leaves nothing behind)."""
     path = run_dir / "run.json"
     identity = {"model": model, "model_args_hash": args_hash(model_args),
                 "tasks": {t.name: t.version for t in tasks}}
@@ -50,4 +51,8 @@ def check_and_record(run_dir: Path, model: str, model_args: Mapping[str, Any],
                 f"{run_dir} was made with {'; '.join(problems)}: resuming would mix outputs. "
                 "Use a new --run-id (or the original model, args and tasks).")
         identity["tasks"] = {**(earlier.get("tasks") or {}), **identity["tasks"]}
-    atomic_write_text(path, json.dumps(identity, indent=2) + "\n")
+    return identity
+
+
+def record_identity(run_dir: Path, identity: Mapping[str, Any]) -> None:
+    atomic_write_text(run_dir / "run.json", json.dumps(dict(identity), indent=2) + "\n")

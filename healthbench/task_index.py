@@ -76,9 +76,15 @@ class TaskIndex:
                 for child in self.groups[name].tasks:
                     visit(child, trail + (name,))
             else:
-                known = ", ".join(sorted(self.tasks) + sorted(self.groups))
+                import difflib
+
+                names = sorted(self.tasks) + sorted(self.groups)
                 where = f" (in group {trail[-1]})" if trail else ""
-                raise TaskConfigError(f"unknown task or group {name!r}{where}; known: {known}")
+                close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+                hint = (f"did you mean {', '.join(close)}?" if close
+                        else "`healthbench tasks` lists them")
+                raise TaskConfigError(f"unknown task or group {name!r}{where}; {hint} "
+                                      f"(known: {', '.join(names)})")
 
         for name in names:
             visit(name, ())

@@ -115,3 +115,19 @@ def test_a_model_that_raises_loses_only_the_failing_sample(tasks: Path) -> None:
     assert len(rows) == 6
     assert "device-side assert" in rows["Open-access/Toy/2"]["error"]
     assert sum(r["error"] is None for r in rows.values()) == 5
+
+
+def test_model_args_are_converted_by_the_plugins_annotations(tasks: Path, capsys) -> None:
+    write_omnimed(tasks / "data", [omnimed_item("Images/x/0.png")])
+    assert run_cli(tasks, "--model-args", "seed=abc") == 2
+    assert "argument seed='abc': expected int" in capsys.readouterr().err
+    assert run_cli(tasks, model="replay") == 2
+    assert "model 'replay' needs path (--model-args path=...)" in capsys.readouterr().err
+
+
+def test_bad_limits_and_misspelled_tasks_are_caught_early(tasks: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        run_cli(tasks, "--limit", "-1")
+    assert "expected a positive integer" in capsys.readouterr().err
+    assert main(["run", "--tasks", "omnimedvqa_sampel", "--no-progress"]) == 2
+    assert "did you mean omnimedvqa_sample" in capsys.readouterr().err

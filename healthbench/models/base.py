@@ -16,6 +16,7 @@ int, float, bool, or str).
 from __future__ import annotations
 
 import inspect
+import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -78,15 +79,35 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
     return args
 
 
+_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
+
+
 def _typed(value: str) -> Any:
+    """A best guess from the text alone; ``create_model`` then converts by the plugin's
+    annotations. Only plain numbers become numbers ("007" and "1e3" stay text)."""
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
     return value
+
+
+def _convert(model: str, key: str, value: Any, annotation: Any) -> Any:
+    """Convert one argument to the type the plugin declares, or say what was expected."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__",
+                                                                  str(annotation))
+    kinds = set(re.findall(r"\b(str|int|float|bool|Path)\b", text))
+    if not kinds or "Any" in text or type(value).__name__ in kinds:
+        return value
+    if kinds & {"str", "Path"}:
+        return str(value)
+    if "float" in kinds and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = " or ".join(sorted(kinds))
+    raise ModelArgsError(f"model {model!r}: argument {key}={value!r}: expected {expected}")
 
 
 def create_model(name: str, args: Mapping[str, Any], device: str | None = None) -> Model:
@@ -104,6 +125,14 @@ def create_model(name: str, args: Mapping[str, Any], device: str | None = None) 
             accepted = ", ".join(p for p in params if p != "self") or "none"
             raise ModelArgsError(f"model {name!r} does not accept {', '.join(unknown)} "
                                  f"(accepted: {accepted})")
+    missing = [p.name for p in params.values() if p.default is inspect.Parameter.empty
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs]
+    if missing:
+        example = ",".join(f"{m}=..." for m in missing)
+        raise ModelArgsError(f"model {name!r} needs {', '.join(missing)} "
+                             f"(--model-args {example})")
+    kwargs = {k: _convert(name, k, v, params[k].annotation) if k in params else v
+              for k, v in kwargs.items()}
     try:
         model = cls(**kwargs)
     except TypeError as exc:
