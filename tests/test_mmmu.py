@@ -295,3 +295,75 @@ def test_bundled_sample_builds_in_the_official_layout(sample_data_root: Path,
     assert set(block["groups"]["question_type"]) == {"multiple-choice", "open"}
     multi = [s for s in load_mmmu(folder).items if len(s.images) > 1]
     assert len(multi) == 2
+
+
+# --- official draws: a function of the record set, not of call history -------------------------
+
+# random.Random(42).choice("ABCD"), six times: the official stream
+STREAM = ["A", "A", "C", "B", "B", "B"]
+
+
+def official_records(unparsed: set[int], n: int = 10) -> list:
+    """Four-option multiple-choice records in official order; ``unparsed`` ids fall back. The
+    targets are the letters the official stream gives when q0..q5 all fall back."""
+    from healthbench.types import SampleResult
+
+    return [SampleResult(id=f"q{i}", task="mmmu_med", target=STREAM[i] if i < 6 else "A",
+                         response="", parsed=None if i in unparsed else "A", scores={},
+                         meta={"question_type": "multiple-choice", "order": i,
+                               "n_options": 4})
+            for i in range(n)]
+
+
+def test_official_accuracy_depends_only_on_the_records_scored() -> None:
+    from healthbench.metrics.mmmu import mmmu_accuracy
+
+    run_a, run_b = official_records({0, 1, 2, 3, 4, 5}), official_records({3, 4, 5})
+    fresh = mmmu_accuracy(mode="official").corpus(run_a)
+    metric = mmmu_accuracy(mode="official")
+    metric.corpus(run_b)  # another run's records first (same ids, other fallbacks)
+    metric.corpus(run_b[:4])
+    assert metric.corpus(run_a) == pytest.approx(fresh)
+    assert metric.corpus(list(reversed(run_a))) == pytest.approx(fresh)
+    # the draws are the official stream over the whole set, q0..q5 in order: all right
+    rng = random.Random(42)
+    assert [rng.choice("ABCD") for _ in range(6)] == STREAM
+    assert fresh == pytest.approx(1.0)
+    # a subset of a scored set (a group, a resample) reuses the whole set's draws (a restarted
+    # stream would give q3..q5 A, A, C: all wrong)
+    assert metric.corpus(run_a[3:6]) == pytest.approx(1.0)
+    assert mmmu_accuracy(mode="official").corpus(run_b) == pytest.approx(
+        metric.corpus(run_b))
+
+
+def test_compare_uses_each_runs_own_official_draws(tmp_path: Path) -> None:
+    from healthbench.report.compare import compare_runs
+    from healthbench.report.runs import load_run
+
+    write_mmmu(tmp_path)
+    run_dirs = {}
+    for run_id, responses in (
+            ("base", RESPONSES),  # fallbacks BMS_2, CM_2, PH_1 draw A, A, C (6/8)
+            ("new", {**RESPONSES, "validation_Basic_Medical_Science_2": "(A)",
+                     "validation_Clinical_Medicine_2": "(A)"})):  # only PH_1 falls back
+        saved = tmp_path / f"{run_id}.jsonl"
+        saved.write_text("".join(json.dumps({"task": "mmmu_med", "id": i, "response": r}) + "\n"
+                                 for i, r in responses.items()))
+        evaluate(RunSpec(model="replay", model_args={"path": str(saved)},
+                         tasks=tasks("mmmu_med"), data_root=tmp_path,
+                         output_path=tmp_path / "out", run_id=run_id,
+                         settings=RunSettings(progress=False)))
+        run_dirs[run_id] = tmp_path / "out" / run_id
+    stored = {run_id: json.loads((d / "results.json").read_text())["tasks"]["mmmu_med"]
+              for run_id, d in run_dirs.items()}
+    report = compare_runs(load_run(run_dirs["base"]), load_run(run_dirs["new"]), resamples=50)
+    found = {(c.group_key, c.group_value): c.result for c in report.comparisons
+             if c.metric == "accuracy_official"}
+    overall = found[("overall", "all")]
+    assert overall.baseline == pytest.approx(value(stored["base"], "accuracy_official"))
+    assert overall.new == pytest.approx(value(stored["new"], "accuracy_official"))
+    public_health = found[("subject", "Public_Health")]
+    assert public_health.baseline == pytest.approx(
+        value(stored["base"], "accuracy_official", "subject", "Public_Health"))
+    assert public_health.new == pytest.approx(
+        value(stored["new"], "accuracy_official", "subject", "Public_Health"))

@@ -16,6 +16,7 @@ dataset row order) — see ``_OfficialDraws``.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from typing import Any, Mapping, Sequence
@@ -178,34 +179,60 @@ class _OfficialDraws:
 
     The official code draws ``random.choice(all_choices)`` from one seeded stream, in the order it
     meets the samples: subjects in ``CAT_SHORT2LONG`` order, rows in dataset order (the loader
-    records this as ``meta["order"]``). The first time records are scored, the draws are made over
-    all of them in that order and remembered by sample id, so that per-subject groups and
-    bootstrap resamples reuse the draws of the whole task instead of restarting the stream — as
-    the official per-subject accuracies do. (healthbench aggregates the whole task first.)
+    records this as ``meta["order"]``). Draws are made over a whole record set in that order and
+    kept as one table, keyed by a fingerprint of the set's ordered (id, parsed) list, so a record
+    set once scored always gets the same draws, whatever was scored before or after it. A call on
+    records that a kept table contains (same ids, same parsed answers) — a per-subject group, a
+    bootstrap resample — reuses that table (the most recently scored such), so groups and
+    intervals use the draws of the whole task instead of restarting the stream, as the official
+    per-subject accuracies do. Which whole a subset belongs to is the caller's to make clear:
+    healthbench scores the whole task before its groups and resamples (``summarize_task``), and
+    ``compare`` gives each run its own metric instance, primed with that run's whole task.
     """
+
+    MAX_TABLES = 16  # whole-task tables kept (a few runs); groups and resamples add none
 
     def __init__(self, seed: int = OFFICIAL_SEED) -> None:
         self.seed = seed
-        self.letters: dict[str, str] = {}
+        # fingerprint -> ({id: answer key}, {id: drawn letter}), oldest first
+        self._tables: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
     @staticmethod
     def needs_draw(record: SampleResult) -> bool:
         return _question_type(record.meta) == MULTIPLE_CHOICE and record.parsed is None
 
-    def letter_for(self, records: Sequence[SampleResult], record: SampleResult) -> str:
-        if record.id not in self.letters:
-            self._draw(records)
-        return self.letters[record.id]
+    @staticmethod
+    def _key(record: SampleResult) -> str:
+        return repr((record.parsed, _question_type(record.meta), record.meta.get("order"),
+                     record.meta.get("n_options")))
 
-    def _draw(self, records: Sequence[SampleResult]) -> None:
+    @staticmethod
+    def _ordered(records: Sequence[SampleResult]) -> list[SampleResult]:
         unique = {r.id: r for r in records}.values()
-        ordered = sorted(unique, key=lambda r: (float(r.meta.get("order", 0)), r.id))
+        return sorted(unique, key=lambda r: (float(r.meta.get("order", 0)), r.id))
+
+    def letters_for(self, records: Sequence[SampleResult]) -> dict[str, str]:
+        """{id: drawn letter} for the records that need a draw (see the class docstring)."""
+        ordered = self._ordered(records)
+        keys = {r.id: self._key(r) for r in ordered}
+        fingerprint = hashlib.sha256("\n".join(f"{i}\t{k}" for i, k in keys.items())
+                                     .encode()).hexdigest()
+        if fingerprint in self._tables:
+            self._tables[fingerprint] = self._tables.pop(fingerprint)  # most recent last
+            return self._tables[fingerprint][1]
+        for table in reversed(self._tables.values()):  # the most recently scored first
+            if len(table[0]) >= len(keys) and all(table[0].get(i) == k for i, k in keys.items()):
+                return table[1]
         rng = random.Random(self.seed)
+        letters: dict[str, str] = {}
         for record in ordered:
             if self.needs_draw(record):
                 n = int(record.meta.get("n_options") or len(record.inputs.get("options") or {}))
-                letter = rng.choice([chr(ord("A") + i) for i in range(n)])
-                self.letters.setdefault(record.id, letter)
+                letters[record.id] = rng.choice([chr(ord("A") + i) for i in range(n)])
+        self._tables[fingerprint] = (keys, letters)
+        while len(self._tables) > self.MAX_TABLES:
+            self._tables.pop(next(iter(self._tables)))
+        return letters
 
 
 @METRICS.register("mmmu_accuracy")
@@ -225,11 +252,12 @@ def mmmu_accuracy(mode: str = "strict", seed: int = OFFICIAL_SEED) -> Metric:
     def corpus(records: Sequence[SampleResult]) -> float:
         if not records:
             return float("nan")
+        letters = draws.letters_for(records)
         right = 0
         for record in records:
             parsed = record.parsed
             if draws.needs_draw(record):
-                parsed = draws.letter_for(records, record)
+                parsed = letters[record.id]
             right += _correct(_question_type(record.meta), record.target, parsed)
         return right / len(records)
 
