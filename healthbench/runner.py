@@ -262,19 +262,27 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
 
 def _with_strip(task_dir: Path, sample: Sample, request: Request,
                 response: Response) -> Response:
-    """Save input | output | reference as a PNG and note its path in the response."""
-    from healthbench.report.strips import safe_name, save_strip
+    """Save the generated image losslessly (so the run can be re-scored with ``replay``) and an
+    input | output | reference strip for people; note both paths in the response."""
+    from healthbench.report.strips import save_output, safe_name, save_strip
     from healthbench.types import ImageSource
 
-    rel = Path("images") / f"{safe_name(sample.id)}.png"
+    name = safe_name(sample.id)
+    extra = dict(response.extra)
+    try:
+        extra["output"] = str(save_output(task_dir / "images", name, response.image)
+                              .relative_to(task_dir))
+    except Exception as exc:
+        log.warning("could not save the generated image for %s: %s", sample.id, exc)
+    rel = Path("images") / f"{name}.png"
     try:
         reference = load_image(sample.target) if isinstance(sample.target, ImageSource) else None
         save_strip(task_dir / rel, [request.images[0] if request.images else None,
                                     response.image, reference])
+        extra["strip"] = str(rel)
     except Exception as exc:  # a strip is a convenience: never fail the sample for it
         log.warning("could not save the image strip for %s: %s", sample.id, exc)
-        return response
-    return replace(response, extra={**response.extra, "strip": str(rel)})
+    return replace(response, extra=extra)
 
 
 def _progress(name: str, total: int, enabled: bool):  # -> tqdm | None

@@ -68,7 +68,7 @@ def parse_response(task: TaskConfig, sample: Sample, response: Response) -> tupl
     if task.output == "image":
         stored = {"image_shape": list(getattr(response.image, "shape", ())),
                   "dtype": str(getattr(response.image, "dtype", "")),
-                  **({"strip": response.extra["strip"]} if "strip" in response.extra else {})}
+                  **{k: response.extra[k] for k in ("output", "strip") if k in response.extra}}
         return stored, response.image
     extractor = EXTRACTORS.get(task.extract.name)
     text = response.text if response.text is not None else ""

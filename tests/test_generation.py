@@ -156,9 +156,9 @@ def test_identity_scores_perfectly_and_psnr_is_capped(tmp_path: Path, sample_dat
     assert block["metrics"]["psnr"]["value"] == 100.0  # the stated cap for identical images
     assert block["metrics"]["mse"]["value"] == 0.0
     assert {"dicom", "nifti", "png"} <= set(block["groups"]["format"])
-    strips = list((sample_data_root / "out" / "r" / "reconstruction_sample" / "images")
-                  .glob("*.png"))
-    assert len(strips) == block["n"]
+    images = sample_data_root / "out" / "r" / "reconstruction_sample" / "images"
+    assert len(list(images.glob("*.output.png"))) == block["n"]  # lossless, for replay
+    assert len([p for p in images.glob("*.png") if ".output." not in p.name]) == block["n"]
 
 
 def test_bicubic_beats_random_on_super_resolution(tmp_path: Path) -> None:
@@ -199,3 +199,14 @@ def test_text_only_model_is_refused_for_image_tasks(tmp_path: Path) -> None:
     tasks = TaskIndex.build().resolve(["reconstruction"])
     with pytest.raises(CapabilityError, match="needs image"):
         check_capabilities(TinyVLM.__new__(TinyVLM), "tiny", tasks)
+
+
+def test_an_image_run_replays_to_the_same_scores(sample_data_root: Path) -> None:
+    from healthbench.models.baselines import ReplayModel
+    from healthbench.models.baselines import RandomModel
+
+    first = run(sample_data_root, "reconstruction_sample", RandomModel(), "noise")
+    again = run(sample_data_root, "reconstruction_sample",
+                ReplayModel(path=str(sample_data_root / "out" / "noise")), "replayed")
+    assert again["n_errors"] == 0
+    assert again["metrics"] == first["metrics"]

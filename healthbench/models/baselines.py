@@ -96,6 +96,8 @@ class ReplayModel(Model):
                                          f"with task, id and response ({exc})") from exc
                 if row.get("error") and value is None:
                     continue  # a failed sample of an earlier run has no response to replay
+                if isinstance(value, dict) and "output" in value:  # a saved generated image
+                    value = {"output_file": str(file.parent / value["output"])}
                 self.responses[key] = value
 
     def _lookup(self, request: Request) -> Any:
@@ -109,10 +111,27 @@ class ReplayModel(Model):
                 out.append(Response(error=f"replay: no saved response for task "
                                           f"{request.task!r} id {request.sample_id!r}"))
             elif request.output == "image":
-                out.append(Response(image=np.asarray(value, dtype=np.float64)))
+                out.append(self._image(value))
             else:
                 out.append(Response(text=str(value)))
         return out
+
+    @staticmethod
+    def _image(value: Any) -> Response:
+        """A generated image from a previous run's saved file, or pixels given in the JSONL."""
+        from healthbench.report.strips import load_output
+
+        if isinstance(value, dict) and "output_file" in value:
+            try:
+                return Response(image=load_output(Path(value["output_file"])))
+            except (OSError, ValueError) as exc:
+                return Response(error=f"replay: cannot read {value['output_file']}: {exc}")
+        if isinstance(value, dict):
+            return Response(error="replay: the saved record has no generated image file")
+        arr = np.asarray(value)
+        if arr.dtype.kind in "iu" and arr.size and 0 <= arr.min() and arr.max() <= 255:
+            return Response(image=arr.astype(np.uint8))  # 8-bit pixels written as JSON ints
+        return Response(image=arr.astype(np.float64))
 
     def score_choices(self, requests: Sequence[Request]) -> list[Response]:
         out = []

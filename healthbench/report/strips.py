@@ -35,6 +35,29 @@ def _tile(image: Any) -> Image.Image:
     return image.convert("RGB").resize((TILE, TILE), Image.Resampling.LANCZOS)
 
 
+def save_output(folder: Path, name: str, image: Any) -> Path:
+    """The generated image, lossless: uint8 as PNG, anything else as .npy (never pickled)."""
+    arr = np.asarray(image)
+    folder.mkdir(parents=True, exist_ok=True)
+    if arr.dtype == np.uint8 and (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
+        path = folder / f"{name}.output.png"
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        Image.fromarray(arr).save(tmp)
+    else:
+        path = folder / f"{name}.output.npy"
+        tmp = path.with_name(f".{path.name}.tmp.npy")
+        np.save(tmp, arr, allow_pickle=False)
+    tmp.replace(path)
+    return path
+
+
+def load_output(path: Path) -> np.ndarray:
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
 def save_strip(path: Path, images: Sequence[Any]) -> None:
     strip = Image.new("RGB", (TILE * len(images), TILE))
     for i, image in enumerate(images):
