@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -115,8 +114,12 @@ def opg_responses() -> dict[str, str]:
 class FakeJudge:
     """An OpenAI-compatible /chat/completions server on 127.0.0.1 answering fixed scores."""
 
+    #: Generous, so a normal (instant) reply is never late under load; only SLOW times out.
+    TIMEOUT = 2.0
+
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.released = threading.Event()  # set on exit: frees handlers still hanging
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -131,7 +134,7 @@ class FakeJudge:
                                     "temperature": body["temperature"],
                                     "max_tokens": body["max_tokens"]})
                 if prediction == "SLOW":
-                    time.sleep(1.0)  # longer than the client's timeout
+                    owner.released.wait(30 * FakeJudge.TIMEOUT)  # far past the timeout
                 if prediction == "RETRY":
                     reply = "1.3" if body["temperature"] == 0.0 else "0.6"
                 else:
@@ -155,13 +158,14 @@ class FakeJudge:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
     @property
     def args(self) -> dict[str, Any]:
         host, port = self.server.server_address[:2]
-        return {"model": "fake-judge", "base_url": f"http://{host}:{port}/v1", "timeout": 0.3,
+        return {"model": "fake-judge", "base_url": f"http://{host}:{port}/v1", "timeout": self.TIMEOUT,
                 "max_retries": 0, "backoff": 0.0}
 
 
@@ -229,6 +233,21 @@ def test_official_letter_extraction(response: str, strict: str | None, official:
     assert mmoral_opg_answer(response, sample) == strict
     expected = official_random_letter(0, "closed/x") if official == "random" else official
     assert mmoral_opg_answer(response, sample, mode="official") == expected
+
+
+def test_official_random_fallback_does_not_depend_on_what_was_extracted_before() -> None:
+    """Unlike a shared random stream, the fallback is a function of (seed, sample id)."""
+    def samples(ids: list[str]) -> list[Sample]:
+        return [Sample(id=i, options={"A": "Caries", "B": "Crown", "C": "Implant",
+                                      "D": "Bone loss"}, target="A") for i in ids]
+
+    ids = [f"closed/{i}" for i in range(12)]
+    first = [mmoral_opg_answer("no idea", s, mode="official") for s in samples(ids)]
+    for s in samples([f"other/{i}" for i in range(7)]):
+        mmoral_opg_answer("no idea", s, mode="official")
+    again = [mmoral_opg_answer("no idea", s, mode="official") for s in samples(ids[::-1])]
+    assert again[::-1] == first
+    assert first == [official_random_letter(0, i) for i in ids]
 
 
 # --- scoring through replay ---------------------------------------------------------------------
@@ -369,6 +388,18 @@ def test_uni_loader_keeps_several_images_in_order(tmp_path: Path) -> None:
     assert items["6"].meta["tag"] == ["PA", "Periodontitis"]
     assert items["5"].meta["tag"] == ["PA", "Periodontitis", "Apical Periodontitis"]
     assert tp.question == "Uni question 8?\\nAnswer in one line."  # kept raw, as official
+
+
+def test_uni_file_outside_the_dataset_folder_is_refused(tmp_path: Path) -> None:
+    from healthbench.data.base import UnsafePathError
+
+    root = write_uni(tmp_path / "data")
+    outside = root.parent / "x.tsv"
+    outside.write_text((root / "MMOral-Omni-Bench.tsv").read_text())
+    assert not outside.resolve().is_relative_to(root.resolve())
+    for file in ("../x.tsv", str(outside)):
+        with pytest.raises(UnsafePathError, match="mmoral_uni: file"):
+            load_mmoral_uni(root, file=file)
 
 
 def test_uni_scored_per_task_with_item_weighted_overall(tmp_path: Path) -> None:

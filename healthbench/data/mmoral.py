@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.catalog import LOADERS, PROMPT_BUILDERS
-from healthbench.data.base import LoadedDataset, require_dir
+from healthbench.data.base import LoadedDataset, require_dir, resolve_inside
 from healthbench.types import ImageSource, Sample, SampleError
 
 OPG_FILES = {"closed": "MMOral-OPG-Bench-Closed-Ended.tsv",
@@ -240,7 +240,7 @@ def mmoral_opg_prompt(sample: Sample) -> str:
 def load_mmoral_uni(root: Path, file: str = UNI_FILE) -> LoadedDataset:
     """Every row of the MMOral-Omni-Bench TSV; bad rows become SampleErrors."""
     require_dir(root, "MMOral-Uni", UNI_EXPECTED)
-    path = root / file
+    path = resolve_inside(root, file, "mmoral_uni: file")
     if not path.is_file():
         raise FileNotFoundError(f"MMOral-Uni file not found at {path}. Expected {UNI_EXPECTED}; "
                                 "healthbench never downloads data.")
