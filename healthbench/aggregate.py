@@ -39,7 +39,7 @@ def _group_value(record: SampleResult, key: str) -> str:
     return "(missing)" if value is None or value == "" else str(value)
 
 
-def _group_values(record: SampleResult, key: str) -> list[str]:
+def group_values(record: SampleResult, key: str) -> list[str]:
     """A list-valued meta key (e.g. MMOral's dimension tags) puts the sample in every group it
     names; an empty list is "(missing)"; any other value is one group."""
     value = record.meta.get(key)
@@ -69,7 +69,7 @@ def summarize_task(metrics: Sequence[Metric], records: Sequence[SampleResult],
         buckets: dict[str, list[SampleResult]] = defaultdict(list)
         error_counts: dict[str, int] = defaultdict(int)
         for record in records:
-            for value in _group_values(record, key):
+            for value in group_values(record, key):
                 if record.error:
                     error_counts[value] += 1
                 else:

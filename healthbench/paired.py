@@ -30,6 +30,7 @@ from typing import Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from healthbench.metrics.base import Metric
+from healthbench.stats import percentile_interval, resampled_means
 from healthbench.types import SampleResult
 
 T = TypeVar("T")
@@ -123,13 +124,7 @@ def paired_bootstrap_mean(baseline: Sequence[float], new: Sequence[float], seed:
         # the cost on large sets.
         draws = rng.multinomial(diffs.size, counts / diffs.size, size=resamples)
         return _percentile(draws @ values / diffs.size, confidence)
-    means = np.empty(resamples)
-    chunk = max(1, 2_000_000 // diffs.size)  # bound memory on large sets
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        idx = rng.integers(0, diffs.size, size=(stop - start, diffs.size))
-        means[start:stop] = diffs[idx].mean(axis=1)
-    return _percentile(means, confidence)
+    return _percentile(resampled_means(diffs, resamples, rng), confidence)
 
 
 def paired_bootstrap_statistic(baseline: Sequence[T], new: Sequence[T],
@@ -277,9 +272,5 @@ def _as_binary(values: Sequence[float], which: str) -> np.ndarray:
 
 
 def _percentile(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return (None, None)
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    lo, hi = np.percentile(values, [tail, 100.0 - tail])
-    return (float(lo), float(hi))
+    lo, hi = percentile_interval(values, confidence)
+    return (lo, hi)

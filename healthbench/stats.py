@@ -17,7 +17,7 @@ CORPUS_RESAMPLES = 200  # a corpus metric costs a full recompute per resample
 CONFIDENCE = 0.95
 
 
-def _percentile_interval(values: np.ndarray, confidence: float) -> list[float | None]:
+def percentile_interval(values: np.ndarray, confidence: float) -> list[float | None]:
     values = values[np.isfinite(values)]
     if values.size == 0:
         return [None, None]
@@ -33,14 +33,19 @@ def bootstrap_mean_ci(scores: Sequence[float], seed: int = 0,
     arr = np.asarray([s for s in scores if s is not None], dtype=np.float64)
     if arr.size == 0:
         return [None, None]
-    rng = np.random.default_rng(seed)
+    return percentile_interval(resampled_means(arr, resamples, np.random.default_rng(seed)),
+                               confidence)
+
+
+def resampled_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``resamples`` bootstrap resamples of ``arr``, in chunks that bound memory."""
     means = np.empty(resamples)
-    chunk = max(1, 2_000_000 // arr.size)  # bound memory for large sets
+    chunk = max(1, 2_000_000 // arr.size)
     for start in range(0, resamples, chunk):
         stop = min(resamples, start + chunk)
         idx = rng.integers(0, arr.size, size=(stop - start, arr.size))
         means[start:stop] = arr[idx].mean(axis=1)
-    return _percentile_interval(means, confidence)
+    return means
 
 
 def bootstrap_ci(items: Sequence[T], statistic: Callable[[Sequence[T]], float], seed: int = 0,
@@ -53,7 +58,7 @@ def bootstrap_ci(items: Sequence[T], statistic: Callable[[Sequence[T]], float], 
     n = len(items)
     values = np.array([statistic([items[i] for i in rng.integers(0, n, size=n)])
                        for _ in range(resamples)], dtype=np.float64)
-    return _percentile_interval(values, confidence)
+    return percentile_interval(values, confidence)
 
 
 def stratified_macro_ci(groups: Sequence[Sequence[float]], seed: int = 0,
@@ -69,4 +74,4 @@ def stratified_macro_ci(groups: Sequence[Sequence[float]], seed: int = 0,
     for arr in arrays:
         idx = rng.integers(0, arr.size, size=(resamples, arr.size))
         totals += arr[idx].mean(axis=1)
-    return _percentile_interval(totals / len(arrays), confidence)
+    return percentile_interval(totals / len(arrays), confidence)

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
+from healthbench.aggregate import group_values  # noqa: F401 - one grouping rule, re-exported
 from healthbench.results import FRACTION_METRICS
 from healthbench.samples_io import read_samples
 from healthbench.types import SampleResult
@@ -100,18 +101,6 @@ def load_runs(results_dir: Path) -> list[Run]:
         except (OSError, ValueError):
             continue  # a run being written or a foreign file: skipped, not fatal
     return runs
-
-
-def group_values(record: SampleResult, key: str) -> list[str]:
-    """The groups of ``key`` a sample belongs to, by the rule results.json is aggregated with: a
-    list-valued meta key puts the sample in every group it names, a missing or empty value is
-    ``(missing)``, any other value is one group."""
-    value = record.meta.get(key)
-    if isinstance(value, (list, tuple)):
-        names = list(dict.fromkeys("(missing)" if v is None or v == "" else str(v)
-                                   for v in value))
-        return names or ["(missing)"]
-    return ["(missing)" if value is None or value == "" else str(value)]
 
 
 def percent_scale(metric: str) -> float:
