@@ -125,10 +125,26 @@ def test_speed_arguments_are_checked():
     assert create_model("healthgpt", {}).auto_batch_size([]) == 8   # CPU: the default
 
 
-@pytest.mark.skipif(True, reason="torch.compile paths need a GPU: benchmarks/throughput.py "
-                                 "checks compiled == eager answers there")
-def test_compiled_paths_equal_eager():  # pragma: no cover
-    pass
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="torch.compile paths need a GPU (the plugin refuses compile on CPU)")
+def test_compiled_paths_equal_eager():
+    """compile=true (static-cache decode step, compiled scoring body) answers as eager does
+    (float32, so bf16 rounding cannot flip a greedy token)."""
+    args = {"device": "cuda", "dtype": "float32", "cache_implementation": "static"}
+    compiled = create_model("healthgpt", {**args, "compile": True})
+    eager = create_model("healthgpt", args)
+    generation = [Request(task="t", sample_id=f"g{i}", prompt="Which part of the body? " * (1 + i),
+                          images=tuple(noise_image(i) for _ in range(i % 2)),
+                          generation=GenerationParams(max_new_tokens=6)) for i in range(3)]
+    assert [r.text for r in compiled.generate(generation)] == \
+        [r.text for r in eager.generate(generation)]
+    for choices in (("A", "B", "C", "D"), ("liver", "left kidney", "spleen")):
+        requests = choice_requests(choices)
+        fast, slow = compiled.score_choices(requests), eager.score_choices(requests)
+        assert all(r.error is None for r in fast + slow)
+        for a, b in zip(fast, slow):
+            assert a.choice_scores == pytest.approx(b.choice_scores, abs=1e-3)
+    assert compiled.describe().get("compile") is True
 
 
 @pytest.mark.parametrize("name, params, vocab, hidden, layers", [
