@@ -225,3 +225,17 @@ def test_vqgan_decoder_has_the_taming_parameter_names():
         assert key in names, key
     assert "decoder.up.0.upsample.conv.weight" not in names
     assert not any(k.startswith("decoder.up.2.attn") for k in names)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_full_pickle_loads_only_when_explicitly_trusted(tmp_path, monkeypatch):
+    from healthbench.models.healthgpt.checkpoint import TRUST_PICKLE_ENV, read_state_dict
+
+    path = tmp_path / "old.bin"
+    with open(path, "wb") as f:
+        pickle.dump({"x": NotATensor()}, f)
+    monkeypatch.delenv(TRUST_PICKLE_ENV, raising=False)
+    with pytest.raises(CheckpointError, match=f"set {TRUST_PICKLE_ENV}=1 if you trust"):
+        read_state_dict(path)
+    monkeypatch.setenv(TRUST_PICKLE_ENV, "1")
+    assert isinstance(read_state_dict(path)["x"], NotATensor)

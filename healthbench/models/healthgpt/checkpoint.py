@@ -17,6 +17,8 @@ as safetensors.
 """
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,11 @@ class CheckpointError(ValueError):
     """A weight file that does not match the model: names the file and the offending keys."""
 
 
+#: Set to 1 to let a checkpoint that needs full unpickling load (it can run code): explicit trust.
+TRUST_PICKLE_ENV = "HEALTHBENCH_TRUST_PICKLE"
+log = logging.getLogger("healthbench.healthgpt")
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors from a ``.bin``/``.pt``/``.ckpt`` (weights-only pickle) or ``.safetensors``."""
     path = Path(path)
@@ -47,9 +54,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle protocol errors, refused globals, truncated files
-        raise CheckpointError(
-            f"{path}: cannot be read with torch.load(weights_only=True) ({type(exc).__name__}: "
-            f"{exc}); convert it to safetensors in a trusted environment") from exc
+        if os.environ.get(TRUST_PICKLE_ENV) != "1":
+            raise CheckpointError(
+                f"{path}: cannot be read with torch.load(weights_only=True) "
+                f"({type(exc).__name__}: {exc}); convert it to safetensors in a trusted "
+                f"environment, or set {TRUST_PICKLE_ENV}=1 if you trust this file (a pickle "
+                "can run code)") from exc
+        log.warning("%s: loading a full pickle because %s=1", path, TRUST_PICKLE_ENV)
+        data = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{path}: expected a state dict, got {type(data).__name__}")
     return dict(data)
