@@ -231,9 +231,10 @@ def test_vqgan_decoder_has_the_taming_parameter_names():
 def test_a_full_pickle_loads_only_when_explicitly_trusted(tmp_path, monkeypatch):
     from healthbench.models.healthgpt.checkpoint import TRUST_PICKLE_ENV, read_state_dict
 
+    import torch
+
     path = tmp_path / "old.bin"
-    with open(path, "wb") as f:
-        pickle.dump({"x": NotATensor()}, f)
+    torch.save({"x": NotATensor()}, path)  # an old-style full pickle
     monkeypatch.delenv(TRUST_PICKLE_ENV, raising=False)
     with pytest.raises(CheckpointError, match=f"set {TRUST_PICKLE_ENV}=1 if you trust"):
         read_state_dict(path)
