@@ -54,6 +54,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmeval-include-path", type=Path, action="append", default=[],
                    help="an extra folder of lm-eval task YAML files, for lmeval:<task> names "
                         "(repeatable)")
+    p.add_argument("--allow-task-code", action="store_true",
+                   help="let lm-eval task YAML run Python code (!function); only for task "
+                        "folders you trust")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let lm-eval tasks fetch their datasets from the Hugging Face hub")
     p.add_argument("--judge", default=None, metavar="MODEL",
                    help="model plugin that grades open answers for llm_judge metrics, e.g. "
                         "openai (default: none; open answers are reported as not scored)")
@@ -141,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         subsample=args.subsample,
         device=args.device,
         lmeval_tasks=lmeval_tasks, lmeval_include_paths=args.lmeval_include_path,
+        lmeval_allow_task_code=args.allow_task_code, lmeval_allow_download=args.allow_download,
         judge=args.judge, judge_args=parse_model_args(args.judge_args),
         judge_cache=args.judge_cache,
         settings=RunSettings(batch_size=batch_size, workers=args.workers,

@@ -48,6 +48,8 @@ class RunSpec:
     # "lmeval:<name>" tasks (prefix removed) run through lm-eval: healthbench/lmeval_bridge.py
     lmeval_tasks: list[str] = field(default_factory=list)
     lmeval_include_paths: list[Path] = field(default_factory=list)
+    lmeval_allow_task_code: bool = False  # run `!function` task code (lm-eval task YAML)
+    lmeval_allow_download: bool = False  # let lm-eval fetch datasets from the HF hub
     # The model that grades open answers for llm_judge metrics (healthbench/metrics/judge.py);
     # None: those answers are reported as not scored. Cache default: <output_path>/.judge_cache
     judge: str | None = None
@@ -154,7 +156,9 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         from healthbench import lmeval_bridge
 
         lmeval_plan = lmeval_bridge.prepare(spec.lmeval_tasks, spec.lmeval_include_paths,
-                                            model, spec.model)
+                                            model, spec.model,
+                                            allow_task_code=spec.lmeval_allow_task_code,
+                                            allow_download=spec.lmeval_allow_download)
     payload: dict[str, Any] = {
         "schema_version": 1, "run_id": spec.run_id,
         "model": {"name": spec.model, "args": public_args(spec.model_args),

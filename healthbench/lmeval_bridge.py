@@ -21,15 +21,27 @@ task name that starts with ``lmeval:`` here instead of to the TaskIndex. Three s
    (``exact_match_flexible-extract``). An lm-eval group with aggregate metrics becomes one more
    block whose ``groups.subtask`` holds its tasks.
 
-Datasets are lm-eval's business: its built-in tasks fetch from the Hugging Face hub into the
-``datasets`` cache (``HF_DATASETS_CACHE``); tasks from an include path may read local files.
+Safety (design.md: task files never import code; data is never downloaded implicitly):
+
+* A task YAML that names Python code with ``!function`` (lm-eval imports and runs that file) is
+  refused unless ``allow_task_code`` (``--allow-task-code``). Every YAML file under the include
+  paths is scanned before lm-eval reads any of them, then the resolved configs of the requested
+  tasks (their ``include:`` chains, group members, tag members). lm-eval's own task folder, part
+  of the installed package, is trusted like the rest of that package.
+* Loading and evaluation run with the Hugging Face hub offline (``HF_DATASETS_OFFLINE`` /
+  ``HF_HUB_OFFLINE``) unless ``allow_download`` (``--allow-download``): a task whose dataset is
+  not in the ``datasets`` cache (``HF_DATASETS_CACHE``) and not local is a one-line error naming
+  the task. Any other lm-eval failure is a one-line ``LmevalTaskError`` naming the task(s); the
+  original exception is chained (``--debug`` shows it).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -54,6 +66,10 @@ LOST = -1e30
 
 class LmevalTaskError(ValueError):
     """An lm-eval task that cannot run here (unknown, unloadable, or beyond the model)."""
+
+
+OFFLINE_ENV = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+TASK_CODE_TAG = "!function"
 
 
 def split_task_names(names: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -84,6 +100,7 @@ class LmevalPlan:
     names: list[str]
     manager: Any
     loaded: dict[str, Any]
+    allow_download: bool = False
 
 
 def _task_manager(names: Sequence[str], include_paths: Sequence[Path]) -> Any:
@@ -105,16 +122,223 @@ def _task_manager(names: Sequence[str], include_paths: Sequence[Path]) -> Any:
     return manager
 
 
-def prepare(names: Sequence[str], include_paths: Sequence[Path], model: Model,
-            model_name: str) -> LmevalPlan:
-    """Resolve and load the tasks; refuse those the model cannot run, before any generation."""
-    manager = _task_manager(names, include_paths)
+# ------------------------------------------------------------------------------ safety
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _lm_eval_dir() -> Path | None:
     try:
-        loaded = manager.load(list(names))
-    except Exception as exc:
-        raise LmevalTaskError(f"lm-eval could not load {', '.join(names)}: "
-                              f"{type(exc).__name__}: {exc} (built-in lm-eval tasks read their "
-                              "data from the Hugging Face hub into HF_DATASETS_CACHE)") from exc
+        import lm_eval
+    except ImportError:
+        return None
+    return Path(lm_eval.__file__).resolve().parent
+
+
+def _function_tags(path: Path) -> tuple[list[str], list[Path]]:
+    """(``file:line`` of every ``!function`` tag, files named by ``include:``) of one YAML file.
+    The file is composed (parsed to nodes), never constructed: nothing in it runs."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return [], []
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:  # unparseable here: refuse on the bare tag, as lm-eval would read it
+        return [f"{path}:{i + 1}" for i, line in enumerate(text.splitlines())
+                if TASK_CODE_TAG in line], []
+    found: list[str] = []
+    includes: list[Path] = []
+    stack = [root] if root is not None else []
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.tag == TASK_CODE_TAG:
+            found.append(f"{path}:{node.start_mark.line + 1}")
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += [key, value]
+                if node is root and isinstance(key, yaml.ScalarNode) and key.value == "include":
+                    items = value.value if isinstance(value, yaml.SequenceNode) else [value]
+                    includes += [path.parent / str(item.value) for item in items
+                                 if isinstance(item, yaml.ScalarNode)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += list(node.value)
+    return sorted(found), includes
+
+
+def _scan(paths: Iterable[Path], found: list[str], seen: set[Path]) -> None:
+    """Add the ``!function`` uses of ``paths`` and of their ``include:`` chains to ``found``;
+    files inside the installed lm-eval package are trusted."""
+    trusted = _lm_eval_dir()
+    for path in paths:
+        path = Path(path).resolve()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        if trusted is not None and trusted in path.parents:
+            continue
+        tags, includes = _function_tags(path)
+        found += tags
+        _scan(includes, found, seen)
+
+
+def _include_path_yaml(include_paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for folder in include_paths:
+        if Path(folder).is_dir():
+            out += sorted(p for pattern in ("*.yaml", "*.yml")
+                          for p in Path(folder).rglob(pattern) if p.is_file())
+    return out
+
+
+def _resolved_yaml(manager: Any, names: Sequence[str]) -> list[Path]:
+    """The YAML files the requested names resolve to: tasks, group and tag members."""
+    index = getattr(manager, "task_index", {}) or {}
+    out: list[Path] = []
+    todo, done = list(names), set()
+    while todo:
+        name = todo.pop()
+        if not isinstance(name, str) or name in done:
+            continue
+        done.add(name)
+        entry = index.get(name)
+        if entry is None:
+            continue
+        if getattr(entry, "yaml_path", None):
+            out.append(Path(entry.yaml_path))
+        cfg = getattr(entry, "cfg", None) or {}
+        members = cfg.get("task") if "group" in cfg else None
+        if isinstance(members, (list, tuple)):
+            todo += [m for m in members if isinstance(m, str)]
+        todo += sorted(getattr(entry, "tags", ()) or ())
+    return out
+
+
+def refuse_task_code(found: Sequence[str]) -> None:
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise LmevalTaskError(
+            f"lm-eval task config uses {TASK_CODE_TAG} (it would import and run Python code): "
+            f"{shown}; pass --allow-task-code to run task code you trust")
+
+
+@contextmanager
+def hub_access(allow_download: bool):
+    """Within: the Hugging Face hub offline (env and the already-imported libraries' flags),
+    unless ``allow_download``. Restored on exit."""
+    if allow_download:
+        yield
+        return
+    import sys
+
+    saved_env = {key: os.environ.get(key) for key in OFFLINE_ENV}
+    flags = [(sys.modules.get(mod), attr) for mod, attr in (
+        ("datasets.config", "HF_HUB_OFFLINE"), ("datasets.config", "HF_DATASETS_OFFLINE"),
+        ("huggingface_hub.constants", "HF_HUB_OFFLINE"))]
+    flags = [(mod, attr, getattr(mod, attr)) for mod, attr in flags
+             if mod is not None and hasattr(mod, attr)]
+    for key in OFFLINE_ENV:
+        os.environ[key] = "1"
+    for mod, attr, _ in flags:
+        setattr(mod, attr, True)
+    try:
+        yield
+    finally:
+        for mod, attr, value in flags:
+            setattr(mod, attr, value)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _needs_hub(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is the hub being unreachable in offline mode."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        text = str(current).lower()
+        if isinstance(current, ConnectionError) or name in {
+                "OfflineModeIsEnabled", "LocalEntryNotFoundError"} or "offline" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _needs_hub_error(task: str) -> LmevalTaskError:
+    return LmevalTaskError(
+        f"lm-eval task {task} needs its dataset from the Hugging Face hub; pass "
+        "--allow-download or point the task at local files")
+
+
+def _load(manager: Any, names: Sequence[str], allow_download: bool) -> dict[str, Any]:
+    with hub_access(allow_download):
+        try:
+            return manager.load(list(names))
+        except Exception as exc:
+            culprit = ", ".join(names)
+            for name in [*_leaf_names(manager, names), *names]:  # which one: each alone
+                try:
+                    manager.load([name])
+                except Exception:
+                    culprit = name
+                    break
+            if not allow_download and _needs_hub(exc):
+                raise _needs_hub_error(culprit) from exc
+            raise LmevalTaskError(f"lm-eval could not load task {culprit}: "
+                                  f"{_one_line(exc)}") from exc
+
+
+def _leaf_names(manager: Any, names: Sequence[str]) -> list[str]:
+    index = getattr(manager, "task_index", {}) or {}
+    out: list[str] = []
+    todo, done = list(names), set()
+    while todo:
+        name = todo.pop(0)
+        if not isinstance(name, str) or name in done or name not in index:
+            continue
+        done.add(name)
+        entry = index[name]
+        cfg = getattr(entry, "cfg", None) or {}
+        members = cfg.get("task") if "group" in cfg else None
+        if isinstance(members, (list, tuple)):
+            todo += [m for m in members if isinstance(m, str)]
+        elif getattr(entry, "tags", None) and not getattr(entry, "yaml_path", None):
+            todo += sorted(entry.tags)
+        else:
+            out.append(name)
+    return out
+
+
+def prepare(names: Sequence[str], include_paths: Sequence[Path], model: Model,
+            model_name: str, *, allow_task_code: bool = False,
+            allow_download: bool = False) -> LmevalPlan:
+    """Resolve and load the tasks; refuse those the model cannot run, before any generation.
+    Task code (``!function``) is refused unless ``allow_task_code``; loading happens with the
+    hub offline unless ``allow_download``."""
+    if not allow_task_code:  # before lm-eval reads a file of the include paths
+        found: list[str] = []
+        _scan(_include_path_yaml(include_paths), found, set())
+        refuse_task_code(found)
+    manager = _task_manager(names, include_paths)
+    if not allow_task_code:
+        found = []
+        _scan(_resolved_yaml(manager, names), found, set())
+        refuse_task_code(found)
+    loaded = _load(manager, names, allow_download)
     for name, task in loaded["tasks"].items():
         output_type = task.get_config("output_type")
         needed = NEEDS.get(output_type)
@@ -125,7 +349,7 @@ def prepare(names: Sequence[str], include_paths: Sequence[Path], model: Model,
             raise LmevalTaskError(
                 f"model {model_name!r} cannot run lm-eval task {name!r} ({output_type}): it "
                 f"needs {needed} but the model offers {', '.join(sorted(model.capabilities))}")
-    return LmevalPlan(list(names), manager, loaded)
+    return LmevalPlan(list(names), manager, loaded, allow_download)
 
 
 # ------------------------------------------------------------------------------ the LM adapter
@@ -288,11 +512,18 @@ def run(plan: LmevalPlan, model: Model, run_dir: Path, *, seed: int = 0,
             task.set_config(key="num_fewshot", value=0)
         task.set_fewshot_seed(seed=seed)
     chosen = _chosen_docs(plan, seed, limit, subsample)
-    results = lm_evaluate(lm=lm, task_dict=plan.loaded, limit=None if chosen else limit,
-                          samples=chosen, bootstrap_iters=0, log_samples=True,
-                          verbosity="WARNING")
+    names = ", ".join(plan.loaded["tasks"]) or ", ".join(plan.names)
+    with hub_access(plan.allow_download):
+        try:
+            results = lm_evaluate(lm=lm, task_dict=plan.loaded,
+                                  limit=None if chosen else limit, samples=chosen,
+                                  bootstrap_iters=0, log_samples=True, verbosity="WARNING")
+        except Exception as exc:
+            if not plan.allow_download and _needs_hub(exc):
+                raise _needs_hub_error(names) from exc
+            raise LmevalTaskError(f"lm-eval task {names} failed: {_one_line(exc)}") from exc
     if results is None:
-        raise RuntimeError("lm-eval returned no results (not rank 0?)")
+        raise LmevalTaskError(f"lm-eval task {names}: lm-eval returned no results")
     blocks: dict[str, dict[str, Any]] = {}
     per_task: dict[str, list[SampleResult]] = {}
     elapsed = round(time.perf_counter() - t0, 2)

@@ -7,6 +7,7 @@ the built-in ``tiny`` transformers model end to end.
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -252,3 +253,143 @@ def test_cli_refuses_a_missing_include_path(tmp_path, capsys):
                  str(tmp_path)])
     assert code == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+# --- safety: task code, downloads, one-line errors ------------------------------------------------
+
+def write_code_task(folder: Path, marker: Path) -> Path:
+    """medtoy_code: medtoy_gen whose doc_to_text is ``!function evil.f`` (evil.py touches
+    ``marker`` when imported)."""
+    write_tasks(folder)
+    (folder / "evil.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "def f(doc):\n    return 'Question: ' + doc['question'] + '\\nAnswer:'\n",
+        encoding="utf-8")
+    gen = (folder / "medtoy_gen.yaml").read_text(encoding="utf-8")
+    gen = gen.replace("task: medtoy_gen", "task: medtoy_code").replace(
+        'doc_to_text: "Question: {{question}}\\nAnswer:"', "doc_to_text: !function evil.f")
+    (folder / "medtoy_code.yaml").write_text(gen, encoding="utf-8")
+    return folder
+
+
+def test_task_code_is_refused_before_it_can_run(tmp_path):
+    marker = tmp_path / "ran.txt"
+    folder = write_code_task(tmp_path / "tasks", marker)
+    for names in (["medtoy_code"], ["medtoy_mc"]):  # any YAML of the include path counts
+        with pytest.raises(lmeval_bridge.LmevalTaskError,
+                           match=r"!function.*medtoy_code\.yaml:\d+.*--allow-task-code"):
+            evaluate(spec_for(tmp_path, folder, names), model=FixedModel())
+    assert not marker.exists()
+    payload = evaluate(spec_for(tmp_path, folder, ["medtoy_code"], lmeval_allow_task_code=True),
+                       model=FixedModel())
+    assert marker.read_text() == "ran"
+    assert payload["tasks"]["lmeval:medtoy_code"]["metrics"]["exact_match"]["value"] == \
+        pytest.approx(2 / 6)
+
+
+def test_task_code_reached_through_include_is_refused(tmp_path):
+    marker = tmp_path / "ran.txt"
+    elsewhere = write_code_task(tmp_path / "elsewhere", marker)
+    folder = write_tasks(tmp_path / "tasks")
+    (folder / "medtoy_inc.yaml").write_text(
+        f"include: {elsewhere / 'medtoy_code.yaml'}\ntask: medtoy_inc\n", encoding="utf-8")
+    with pytest.raises(lmeval_bridge.LmevalTaskError, match=r"elsewhere.*medtoy_code\.yaml"):
+        evaluate(spec_for(tmp_path, folder, ["medtoy_inc"]), model=FixedModel())
+    assert not marker.exists()
+
+
+def test_cli_refuses_task_code_in_one_line(tmp_path, capsys):
+    folder = write_code_task(tmp_path / "tasks", tmp_path / "ran.txt")
+    code = main(["run", "--model", "random", "--tasks", "lmeval:medtoy_code",
+                 "--lmeval-include-path", str(folder), "--output-path", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--allow-task-code" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def write_hub_task(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "medtoy_hub.yaml").write_text(
+        "task: medtoy_hub\ndataset_path: healthbench-tests/no-such-dataset\n"
+        "test_split: test\noutput_type: generate_until\n"
+        "doc_to_text: \"{{question}}\"\ndoc_to_target: answer\n"
+        "metric_list:\n  - {metric: exact_match, aggregation: mean, higher_is_better: true}\n"
+        "metadata: {version: 1.0}\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def hub_online(monkeypatch):
+    """As if the hub were reachable by default (conftest makes the whole suite offline), with a
+    spy on what lm-eval's dataset loading sees."""
+    import datasets
+    import datasets.config
+    import huggingface_hub.constants
+
+    for key in lmeval_bridge.OFFLINE_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    seen: list[tuple] = []
+    real = datasets.load_dataset
+
+    def spy(*args, **kwargs):
+        seen.append((os.environ.get("HF_DATASETS_OFFLINE"), os.environ.get("HF_HUB_OFFLINE"),
+                     datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE))
+        if not datasets.config.HF_HUB_OFFLINE and "healthbench-tests" in str(args[:1]):
+            raise AssertionError("the test tried to reach the hub")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", spy)
+    return seen
+
+
+def test_hub_datasets_are_not_downloaded_and_the_error_names_the_task(tmp_path, task_dir,
+                                                                       hub_online):
+    import datasets.config
+
+    folder = write_hub_task(tmp_path / "tasks")
+    with pytest.raises(lmeval_bridge.LmevalTaskError) as caught:
+        evaluate(spec_for(tmp_path, folder, ["medtoy_hub"]), model=FixedModel())
+    assert str(caught.value) == (
+        "lm-eval task medtoy_hub needs its dataset from the Hugging Face hub; pass "
+        "--allow-download or point the task at local files")
+    assert hub_online and all(flags == ("1", "1", True, True) for flags in hub_online)
+    # restored afterwards; local files still load offline
+    assert "HF_HUB_OFFLINE" not in os.environ and datasets.config.HF_HUB_OFFLINE is False
+    evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc"]), model=FixedModel())
+    assert hub_online[-1] == ("1", "1", True, True)
+
+
+def test_allow_download_leaves_the_hub_reachable(tmp_path, task_dir, hub_online):
+    evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc"], lmeval_allow_download=True),
+             model=FixedModel())
+    assert hub_online and hub_online[-1] == (None, None, False, False)
+
+
+def test_cli_hub_error_is_one_line(tmp_path, capsys, hub_online):
+    folder = write_hub_task(tmp_path / "tasks")
+    code = main(["run", "--model", "random", "--tasks", "lmeval:medtoy_hub",
+                 "--lmeval-include-path", str(folder), "--output-path", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "lm-eval task medtoy_hub needs its dataset from the Hugging Face hub" in err
+
+
+def test_other_lmeval_failures_are_one_line_errors_naming_the_task(tmp_path, task_dir,
+                                                                    monkeypatch, capsys):
+    import lm_eval.evaluator
+
+    def broken(**kwargs):
+        raise KeyError("doc field 'question'\nmissing")
+
+    monkeypatch.setattr(lm_eval.evaluator, "evaluate", broken)
+    with pytest.raises(lmeval_bridge.LmevalTaskError,
+                       match=r"^lm-eval task medtoy_gen failed: KeyError: .*missing"):
+        evaluate(spec_for(tmp_path, task_dir, ["medtoy_gen"]), model=FixedModel())
+    code = main(["run", "--model", "tiny", "--tasks", "lmeval:medtoy_gen",
+                 "--lmeval-include-path", str(task_dir), "--output-path", str(tmp_path),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [err.strip()] and "medtoy_gen" in err
