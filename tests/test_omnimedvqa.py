@@ -3,6 +3,9 @@ per-modality / question-type / access metrics; bad rows reported and counted, ne
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +186,29 @@ def test_open_access_task_matches_medevalkit_selection(tmp_path: Path) -> None:
     block = run(tmp_path, "omnimedvqa_open", RESPONSES)
     assert (block["n"], block["n_errors"]) == (5, 5)
     assert block["metrics"]["accuracy"]["value"] == pytest.approx(3 / 5)
+
+
+def test_run_eval_gives_a_per_modality_table_with_the_8_canonical_names(tmp_path: Path) -> None:
+    """`python run_eval.py --tasks omnimedvqa ...` on the official layout: one row per canonical
+    modality, whatever the raw strings were, then the macro over modalities."""
+    raw = ["CT(Computed Tomography)", "MR (Mag-netic Resonance Imaging)", "X-Ray", "ultrasound",
+           "Dermoscopy", "Fundus Photography", "OCT (Optical Coherence Tomography",
+           "Microscopy Images"]
+    base = tmp_path / "data" / "OmniMedVQA"
+    rows = [item(f"Images/All/{i}.png", "yes", ("yes", "no"), m) for i, m in enumerate(raw)]
+    (base / "QA_information" / "Open-access").mkdir(parents=True)
+    (base / "QA_information" / "Open-access" / "All.json").write_text(json.dumps(rows))
+    for i in range(len(raw)):
+        write_png(base / f"Images/All/{i}.png", seed=i)
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(repo / "run_eval.py"), "--model", "random", "--tasks", "omnimedvqa",
+         "--data-root", str(tmp_path / "data"), "--output-path", str(tmp_path / "results"),
+         "--run-id", "r", "--no-progress", "--leaderboard", str(tmp_path / "lb.md")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = (tmp_path / "results" / "r" / "tables.md").read_text()
+    for name in ("CT", "MR", "X-Ray", "US", "Dermoscopy", "Fundus", "OCT", "Microscopy"):
+        assert f"| modality | {name} | 1 | 0 |" in table, name
+    assert "| modality | **macro** |" in table
