@@ -90,9 +90,12 @@ def _macro(metric: Metric, buckets: dict[str, list[SampleResult]], groups: dict[
     values = [g["metrics"][metric.name]["value"] for g in groups.values()
               if g["metrics"][metric.name]["value"] is not None]
     value = sum(values) / len(values) if values else None
-    if metric.corpus is not None:
+    scores = [[r.scores.get(metric.name) for r in members] for members in buckets.values()]
+    smallest = min((sum(s is not None for s in group) for group in scores), default=0)
+    if metric.corpus is not None or smallest < 2:
+        # a group of one sample has no within-group spread to resample: an interval would
+        # look tighter than the data allow, so none is claimed
         ci: list[float | None] = [None, None]
     else:
-        ci = stratified_macro_ci([[r.scores.get(metric.name) for r in members]
-                                  for members in buckets.values()], seed=seed)
+        ci = stratified_macro_ci(scores, seed=seed)
     return {"value": value, "ci": ci, "n_groups": len(values)}

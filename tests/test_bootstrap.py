@@ -91,3 +91,21 @@ def test_corpus_metric_interval_through_registered_metric() -> None:
 @pytest.mark.parametrize("empty", [[], [None, None]])
 def test_no_scores_no_interval(empty: list) -> None:
     assert bootstrap_mean_ci(empty) == [None, None]
+
+
+def test_no_macro_interval_is_claimed_when_a_group_has_one_sample() -> None:
+    from healthbench.aggregate import summarize_task
+    from healthbench.metrics.base import Metric
+    from healthbench.types import SampleResult
+
+    def rec(i: int, group: str, score: float) -> SampleResult:
+        return SampleResult(id=str(i), task="t", target=None, response=None, parsed=None,
+                            scores={"acc": score}, meta={"g": group})
+
+    metric = Metric("acc", per_sample=lambda *a: None)
+    many = [rec(i, "a" if i % 2 else "b", float(i % 3 == 0)) for i in range(20)]
+    block = summarize_task([metric], many, ["g"], seed=0)
+    assert None not in block["macro"]["g"]["acc"]["ci"]
+    block = summarize_task([metric], many + [rec(99, "lonely", 1.0)], ["g"], seed=0)
+    assert block["macro"]["g"]["acc"]["ci"] == [None, None]
+    assert block["macro"]["g"]["acc"]["value"] is not None
