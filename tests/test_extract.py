@@ -64,6 +64,8 @@ TABLE: list[tuple[str, str | None]] = [
     ("I am not sure.", N),
     ("", N),
     ("B or C", N),
+    ("I think it is A or B", N),  # "A" followed by a lower-case word is not an article here
+    ("It is either C/D.", N),
     ("The answer is B or C.", N),
     ("Either (A) or (C) could be right.", "C"),  # bracketed letters: last mention (MMMU rule)
     ("(A) Pneumonia (B) Pleural effusion (C) Edema (D) Viral pneumonia", N),  # echoed options

@@ -48,6 +48,7 @@ _LEADING = re.compile(
     re.I,
 )
 _PAREN_LETTER = re.compile(r"\((?P<L>[A-Z])\)")
+_LETTER_PAIR = re.compile(r"(?<![A-Za-z0-9])([A-Z])\s*(?:or|/)\s*([A-Z])(?![A-Za-z0-9])")
 _NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bexclud\w*|\brule\s+out)\s*$", re.I)
 _STANDALONE = re.compile(r"(?<![A-Za-z0-9'’-])(?P<L>[A-Z])(?![A-Za-z0-9'’-])")
 
@@ -158,6 +159,9 @@ def _parse(text: str, options: dict[str, str], letters: set[str],
         return None
     # 5. A lone capital letter ("It's B."), not an article ("A lesion"), a pronoun ("I think")
     #    or negated ("not A"); exactly one distinct letter.
+    for m in _LETTER_PAIR.finditer(text):  # "it is A or B": a hedge between two options
+        if {m.group(1), m.group(2)} <= letters and m.group(1) != m.group(2):
+            return None
     lone = {m.group("L") for m in _STANDALONE.finditer(text)
             if m.group("L") in letters
             and not (m.group("L") in "AI" and re.match(r"\s+[a-z]", text[m.end():]))
