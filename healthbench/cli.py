@@ -257,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    DatasetMissingError, UnsafePathError, FileNotFoundError, ValueError)
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # `healthbench show … | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except user_errors as exc:
         if args.debug:
             raise
@@ -267,9 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"healthbench: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `healthbench show … | head`: the reader left, nothing is wrong
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except KeyboardInterrupt:
         print("healthbench: interrupted; rerun the same command (or --resume) to continue",
               file=sys.stderr)
