@@ -232,30 +232,38 @@ class ChatServer:
             if b.delay:
                 time.sleep(b.delay)
             if handler.path != "/v1/chat/completions":
-                return self._send(handler, 404, {"error": {"message": "no such route"}})
+                return self._finish(log, self._send, handler, 404, {"error": {"message": "no such route"}})
             if b.expected_key is not None and \
                     handler.headers.get("Authorization") != f"Bearer {b.expected_key}":
-                return self._send(handler, 401, {"error": {"message": "bad key"}})
+                return self._finish(log, self._send, handler, 401, {"error": {"message": "bad key"}})
             if b.hang:
                 self.stopping.wait(b.hang_limit)
-                return None  # never answers; the connection closes when the server stops
+                return self._finish(log, lambda *a: None)  # never answers; the connection closes when the server stops
             if b.always_fail in prompt:
-                return self._send(handler, 500, {"error": {"message": "scripted failure"}})
+                return self._finish(log, self._send, handler, 500, {"error": {"message": "scripted failure"}})
             if b.rate_limit_first and attempt == 1:
-                return self._send(handler, 429, {"error": {"message": "slow down"}},
+                return self._finish(log, self._send, handler, 429, {"error": {"message": "slow down"}},
                                   {"Retry-After": "0"})
             draw = int(hashlib.sha256(f"{prompt}\0{attempt}".encode()).hexdigest()[:8], 16)
             if draw / 0xFFFFFFFF < b.fail_rate:
-                return self._send(handler, 503, {"error": {"message": "overloaded"}})
+                return self._finish(log, self._send, handler, 503, {"error": {"message": "overloaded"}})
             if b.malformed:
-                return self._send_raw(handler, 200, b"<html>not json</html>")
-            return self._send(handler, 200, {
+                return self._finish(log, self._send_raw, handler, 200, b"<html>not json</html>")
+            return self._finish(log, self._send, handler, 200, {
                 "id": "cmpl-test", "object": "chat.completion", "model": body["model"],
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": answer_for(body)}}]})
-        finally:
-            with log.lock:
-                log.in_flight -= 1
+        except Exception:
+            self._finish(log, lambda *a: None)
+            raise
+
+    @staticmethod
+    def _finish(log: Any, send: Any, *args: Any) -> None:
+        """Leave the in-flight count *before* the reply goes out: once the client has its answer
+        it may send the next request at once, and that must not count as concurrent."""
+        with log.lock:
+            log.in_flight -= 1
+        send(*args)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any],
