@@ -229,6 +229,7 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
     pending: list[Comparison] = []
     for task in task_names:
         block = baseline.tasks[task]
+        info = block.get("metric_info")
         names = [m for m in block.get("metrics", {}) if metrics is None or m in metrics]
         old_samples, new_samples = baseline.samples(task), new.samples(task)
         objects = per_run_metrics(resolve_metrics(task, block, names, include_paths),
@@ -249,14 +250,14 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
                                                 "a registered metric, no per-sample scores)")
                         continue
                     metric = Metric(name, per_sample=lambda *a: None,
-                                    higher_is_better=higher_is_better(name))
+                                    higher_is_better=higher_is_better(name, info))
                 result = compare_metric(metric, base_recs, new_recs,
                                         seed=stable_seed(seed, task, key, value, name),
                                         resamples=resamples)
                 if result.n == 0:
                     continue
                 pending.append(Comparison(task, key, value, name, metric.higher_is_better,
-                                          percent_scale(name), result, excluded))
+                                          percent_scale(name, info), result, excluded))
         errored = sum(1 for r in old_samples.values() if r.error) + \
             sum(1 for r in new_samples.values() if r.error)
         if errored:
@@ -305,6 +306,10 @@ def _status(c: Comparison, alpha: float) -> str:
     if c.p_adjusted < alpha and c.change < 0:
         return "🟡 worse, within margin"
     return "⚪ no significant change"
+
+
+def _value(value: float | None, c: Comparison) -> str:
+    return format_value(value, c.metric, info={c.metric: {"percent": c.scale == 100.0}})
 
 
 def _delta(c: Comparison) -> str:
@@ -362,7 +367,7 @@ def render_markdown(report: CompareReport, max_rows: int = 30) -> str:
         r = c.result
         return "| " + " | ".join([
             _status(c, report.alpha), c.task, c.slice_label, c.metric,
-            format_value(r.baseline, c.metric), format_value(r.new, c.metric), _delta(c),
+            _value(r.baseline, c), _value(r.new, c), _delta(c),
             str(r.n) + (f" (+{c.n_excluded} errored)" if c.n_excluded else ""),
             _counts(c), r.test, _p(r.p_value), _p(c.p_adjusted)]) + " |"
 
@@ -403,8 +408,8 @@ def render_junit(report: CompareReport) -> str:
         for c in items:
             case = ET.SubElement(suite, "testcase", classname=f"healthbench.compare.{task}",
                                  name=f"{c.slice_label} {c.metric}")
-            detail = (f"{c.metric} {format_value(c.result.baseline, c.metric)} -> "
-                      f"{format_value(c.result.new, c.metric)}, delta {_delta(c)}, "
+            detail = (f"{c.metric} {_value(c.result.baseline, c)} -> "
+                      f"{_value(c.result.new, c)}, delta {_delta(c)}, "
                       f"n={c.result.n}, {c.result.test} p={_p(c.result.p_value)}, "
                       f"Holm p={_p(c.p_adjusted)}")
             if c.regression:

@@ -168,9 +168,10 @@ def _sort_value(metric: Mapping[str, Any]) -> Any:
     return "" if value is None else f"{value:.6f}"
 
 
-def _metric_td(metric: Mapping[str, Any], name: str, n: int | None = None) -> str:
+def _metric_td(metric: Mapping[str, Any], name: str, n: int | None = None,
+               info: Mapping[str, Any] | None = None) -> str:
     text = format_value(metric.get("value") if metric else None, name,
-                        metric.get("ci") if metric else None)
+                        metric.get("ci") if metric else None, info)
     if n is not None:
         text += f" n={n}"
     return _td(text, _sort_value(metric), "num")
@@ -191,8 +192,9 @@ def render_table(table: Table) -> str:
                 "<tr>" + _td(str(rank or "–"), rank if rank else 10 ** 6, "num") +
                 _td(str(run.model.get("name", "?"))) + _td(model_variant(run.model) or "–") +
                 _td(model_size(run.model) or "–") +
-                _metric_td(entry.metric(table.metric), table.metric) +
-                "".join(_metric_td(entry.macro(k, table.metric), table.metric) for k in keys) +
+                _metric_td(entry.metric(table.metric), table.metric, info=table.metric_info) +
+                "".join(_metric_td(entry.macro(k, table.metric), table.metric,
+                                   info=table.metric_info) for k in keys) +
                 _td(str(entry.block.get("n", "")), entry.block.get("n", 0), "num") +
                 _td(str(entry.block.get("n_errors", 0)), entry.block.get("n_errors", 0), "num") +
                 _td(run.harness_version) + _td(run.run_id) + "</tr>")
@@ -212,7 +214,7 @@ def render_table(table: Table) -> str:
 
 def render_plot(table: Table, key: str) -> str:
     values = table.group_values(key)
-    scale = percent_scale(table.metric)
+    scale = percent_scale(table.metric, table.metric_info)
     series = []
     for _, entry in table.ranked()[:MAX_PLOT_SERIES]:
         bars = []
@@ -248,7 +250,7 @@ def render_group_table(table: Table, key: str) -> str:
         for value in values:
             group = entry.group(key, value)
             cells.append(_metric_td((group.get("metrics") or {}).get(table.metric) or {},
-                                    table.metric, group.get("n")))
+                                    table.metric, group.get("n"), table.metric_info))
         rows.append("<tr>" + _td(str(entry.run.model.get("name", "?"))) +
                     _td(entry.run.run_id) + "".join(cells) + "</tr>")
     for ref in refs:

@@ -78,6 +78,14 @@ class Table:
         return text
 
     @property
+    def metric_info(self) -> dict[str, Any]:
+        """What the runs declared about their metrics (scale, direction)."""
+        info: dict[str, Any] = {}
+        for entry in self.entries:
+            info.update(entry.block.get("metric_info") or {})
+        return info
+
+    @property
     def group_keys(self) -> list[str]:
         keys: list[str] = []
         for entry in self.entries:
@@ -98,7 +106,7 @@ class Table:
 
     def ranked(self) -> list[tuple[int | None, Entry]]:
         """Entries best first; runs without a value for the metric come last, unranked."""
-        sign = -1.0 if higher_is_better(self.metric) else 1.0
+        sign = -1.0 if higher_is_better(self.metric, self.metric_info) else 1.0
         scored = [e for e in self.entries if e.metric(self.metric).get("value") is not None]
         rest = [e for e in self.entries if e.metric(self.metric).get("value") is None]
         scored.sort(key=lambda e: (sign * e.metric(self.metric)["value"], e.run.run_id))
@@ -181,9 +189,11 @@ def render_table(table: Table) -> list[str]:
         for rank, entry in table.ranked():
             m = entry.metric(table.metric)
             cells = ([str(rank) if rank else "–"] + _run_facts(entry) +
-                     [format_value(m.get("value"), table.metric, m.get("ci"))] +
+                     [format_value(m.get("value"), table.metric, m.get("ci"),
+                                   table.metric_info)] +
                      [format_value(entry.macro(k, table.metric).get("value"), table.metric,
-                                   entry.macro(k, table.metric).get("ci")) for k in keys] +
+                                   entry.macro(k, table.metric).get("ci"), table.metric_info)
+                      for k in keys] +
                      [str(entry.block.get("n", "–")), str(entry.block.get("n_errors", 0)),
                       _cell(entry.run.harness_version), f"`{_cell(entry.run.run_id)}`"])
             lines.append("| " + " | ".join(cells) + " |")
@@ -212,7 +222,8 @@ def render_group_table(table: Table, key: str) -> list[str]:
         for value in values:
             group = entry.group(key, value)
             metric = (group.get("metrics") or {}).get(table.metric) or {}
-            text = format_value(metric.get("value"), table.metric, metric.get("ci"))
+            text = format_value(metric.get("value"), table.metric, metric.get("ci"),
+                                table.metric_info)
             cells.append(text + (f" n={group['n']}" if group else ""))
         lines.append(f"| {_cell(entry.run.model.get('name', '?'))} | "
                      f"`{_cell(entry.run.run_id)}` | " + " | ".join(cells) + " |")

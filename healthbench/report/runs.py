@@ -76,20 +76,7 @@ def load_run(path: Path) -> Run:
         raise ValueError(f"{results_path}: not valid JSON ({exc})") from exc
     if not isinstance(results, dict) or not isinstance(results.get("tasks"), dict):
         raise ValueError(f"{results_path}: not a healthbench results.json (no 'tasks' mapping)")
-    _declare(results)
     return Run(results_path.parent, results)
-
-
-#: What runs declared about their metrics (results.json ``tasks.<t>.metric_info``): the metric
-#: objects' own word on scale and direction, preferred to the name-based guesses below.
-DECLARED: dict[str, Mapping[str, Any]] = {}
-
-
-def _declare(results: Mapping[str, Any]) -> None:
-    for block in (results.get("tasks") or {}).values():
-        for name, info in ((block or {}).get("metric_info") or {}).items():
-            if isinstance(info, Mapping):
-                DECLARED[name] = info
 
 
 def load_runs(results_dir: Path) -> list[Run]:
@@ -103,10 +90,17 @@ def load_runs(results_dir: Path) -> list[Run]:
     return runs
 
 
-def percent_scale(metric: str) -> float:
-    """100 for metrics in [0, 1] (shown as %, margins in points), else 1 (e.g. PSNR in dB)."""
-    if metric in DECLARED and "percent" in DECLARED[metric]:
-        return 100.0 if DECLARED[metric]["percent"] else 1.0
+Info = Mapping[str, Any] | None  # a task block's ``metric_info``: {metric: {percent, ...}}
+
+
+def percent_scale(metric: str, info: Info = None) -> float:
+    """100 for metrics in [0, 1] (shown as %, margins in points), else 1 (e.g. PSNR in dB).
+
+    What the run declared (``tasks.<t>.metric_info``, written from the Metric objects) decides;
+    the name-based guess is only for results written without it (older runs, lm-eval blocks)."""
+    declared = (info or {}).get(metric) or {}
+    if "percent" in declared:
+        return 100.0 if declared["percent"] else 1.0
     name = metric.lower()
     if name in FRACTION_METRICS or name.startswith(_PERCENT_PREFIXES) \
             or name.endswith(_PERCENT_SUFFIXES):
@@ -114,20 +108,21 @@ def percent_scale(metric: str) -> float:
     return 1.0
 
 
-def higher_is_better(metric: str) -> bool:
-    """The direction of a metric known only by name (a Metric object, when at hand, decides)."""
-    if metric in DECLARED and "higher_is_better" in DECLARED[metric]:
-        return bool(DECLARED[metric]["higher_is_better"])
+def higher_is_better(metric: str, info: Info = None) -> bool:
+    """The direction of a metric: as declared by the run, else guessed from its name."""
+    declared = (info or {}).get(metric) or {}
+    if "higher_is_better" in declared:
+        return bool(declared["higher_is_better"])
     name = metric.lower()
     return name not in LOWER_IS_BETTER and not name.endswith(
         tuple("_" + n for n in LOWER_IS_BETTER))
 
 
-def format_value(value: float | None, metric: str, ci: Any = None) -> str:
+def format_value(value: float | None, metric: str, ci: Any = None, info: Info = None) -> str:
     """``36.4 (18.2–54.5)`` for a fraction metric, ``28.31 (27.9–28.8)`` for others."""
     if value is None:
         return "–"
-    scale = percent_scale(metric)
+    scale = percent_scale(metric, info)
     digits = 1 if scale == 100.0 else 2
     text = f"{value * scale:.{digits}f}"
     lo, hi = (list(ci) + [None, None])[:2] if ci else (None, None)
