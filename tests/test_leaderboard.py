@@ -231,3 +231,23 @@ def test_runs_judged_differently_are_never_ranked_together(tmp_path) -> None:
     tables = [t for t in build_leaderboard(load_runs(tmp_path)).tables if t.task == "open_task"]
     assert sorted(sorted(e.run.run_id for e in t.entries) for t in tables) == [
         ["a", "b"], ["c"], ["d"]]
+
+
+def test_equal_values_share_a_rank(tmp_path) -> None:
+    import json
+
+    from healthbench.report.leaderboard import build_leaderboard
+    from healthbench.report.runs import load_runs
+
+    for run_id, value in (("a", 0.5), ("b", 0.5), ("c", 0.25)):
+        block = {"version": "1", "data_checksum": "sha256:x", "n": 4, "n_errors": 0,
+                 "n_total": 4, "metrics": {"accuracy": {"value": value, "ci": [0, 1]}},
+                 "groups": {}, "macro": {}}
+        path = tmp_path / run_id / "results.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"schema_version": 1, "run_id": run_id,
+                                    "model": {"name": run_id, "args": {}},
+                                    "harness": {"version": "0", "git_sha": "x"},
+                                    "tasks": {"t": block}}))
+    table = build_leaderboard(load_runs(tmp_path)).tables[0]
+    assert [(rank, e.run.run_id) for rank, e in table.ranked()] == [(1, "a"), (1, "b"), (3, "c")]

@@ -105,12 +105,18 @@ class Table:
         return sorted(values)
 
     def ranked(self) -> list[tuple[int | None, Entry]]:
-        """Entries best first; runs without a value for the metric come last, unranked."""
+        """Entries best first; equal values share a rank (1, 1, 3); runs without a value for
+        the metric come last, unranked."""
         sign = -1.0 if higher_is_better(self.metric, self.metric_info) else 1.0
         scored = [e for e in self.entries if e.metric(self.metric).get("value") is not None]
         rest = [e for e in self.entries if e.metric(self.metric).get("value") is None]
         scored.sort(key=lambda e: (sign * e.metric(self.metric)["value"], e.run.run_id))
-        return [(i, e) for i, e in enumerate(scored, 1)] + [(None, e) for e in rest]
+        ranked: list[tuple[int | None, Entry]] = []
+        for i, entry in enumerate(scored, 1):
+            tied = ranked and scored[i - 2].metric(self.metric)["value"] == \
+                entry.metric(self.metric)["value"]
+            ranked.append((ranked[-1][0] if tied else i, entry))
+        return ranked + [(None, e) for e in rest]
 
 
 @dataclass
