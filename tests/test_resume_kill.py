@@ -17,7 +17,7 @@ from tests.helpers import omnimed_item, task_yaml, write_omnimed
 N_ITEMS = 24
 
 DRIVER = r'''
-import hashlib, sys, time
+import hashlib, os, sys, time
 from healthbench.catalog import MODELS
 from healthbench.models.base import Model
 from healthbench.types import Response
@@ -30,6 +30,10 @@ class SlowHash(Model):
         self.delay = delay
     def generate(self, requests):
         time.sleep(self.delay)
+        log = os.environ.get("HB_REQUEST_LOG")
+        if log:  # one line per request the model saw, appended whole, so a kill cannot tear it
+            with open(log, "a") as fh:
+                fh.write("".join(r.sample_id + "\n" for r in requests))
         out = []
         for r in requests:
             h = int(hashlib.sha256(r.sample_id.encode()).hexdigest(), 16)
@@ -60,9 +64,19 @@ def command(root: Path, run_id: str) -> list[str]:
             "--batch-size", "2", "--no-progress"]
 
 
-def env() -> dict[str, str]:
+def env(request_log: Path | None = None) -> dict[str, str]:
     repo = str(Path(__file__).resolve().parent.parent)
-    return {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out.pop("HB_REQUEST_LOG", None)
+    if request_log is not None:
+        out["HB_REQUEST_LOG"] = str(request_log)
+    return out
+
+
+def complete_lines(path: Path) -> bytes:
+    """The file's bytes up to and including its last newline: the lines written whole."""
+    data = path.read_bytes() if path.exists() else b""
+    return data[: data.rfind(b"\n") + 1]
 
 
 def sample_lines(path: Path) -> list[str]:
@@ -94,14 +108,23 @@ def test_sigkill_at_several_points_then_resume_matches_uninterrupted(setup) -> N
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        written_before = len(sample_lines(samples))
+        before = complete_lines(samples)
+        written_before = before.count(b"\n")
         assert written_before < N_ITEMS, "the kill came too late to test anything"
+        ids_before = [json.loads(line)["id"] for line in before.decode().splitlines()]
 
-        again = subprocess.run(command(root, run_id), env=env(), capture_output=True, text=True,
-                               timeout=120)
+        log = root / f"requests-{run_id}.log"
+        again = subprocess.run(command(root, run_id), env=env(log), capture_output=True,
+                               text=True, timeout=120)
         assert again.returncode == 0, again.stderr
+        after = samples.read_bytes()
+        assert after.startswith(before), "lines written before the kill were changed"
         ids = [json.loads(line)["id"] for line in sample_lines(samples)]
         assert len(ids) == len(set(ids)) == N_ITEMS, "a sample was lost or written twice"
+        seen = log.read_text().splitlines() if log.exists() else []
+        assert len(seen) == N_ITEMS - written_before, "the rerun redid finished samples"
+        assert len(set(seen)) == len(seen)
+        assert set(seen) == set(ids) - set(ids_before), "the rerun asked for the wrong samples"
         assert metrics_of(root / "results" / run_id / "results.json") == reference
 
 
