@@ -140,26 +140,76 @@ def test_out_of_memory_shrinks_the_batch_and_loses_nothing(tmp_path: Path) -> No
     assert model.sizes[:2] == [16, 8] and max(model.sizes[2:]) <= 4
 
 
-def test_disk_full_is_a_clear_error_and_earlier_samples_survive(tmp_path: Path,
-                                                                 monkeypatch) -> None:
-    real_write = SamplesWriter.write
-    calls = {"n": 0}
+class FillingDisk:
+    """Stands in for SamplesWriter's file object: the disk fills up after ``room`` whole lines.
 
-    def failing_write(self, result):
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise self._explain(OSError(errno.ENOSPC, "No space left on device"))
-        real_write(self, result)
+    ``mode`` says where ENOSPC surfaces: in ``write`` (nothing of the line lands), in ``flush``
+    (the line was buffered and never reaches the disk) or ``torn`` (half the line lands, then the
+    error: a partial write)."""
 
-    monkeypatch.setattr(SamplesWriter, "write", failing_write)
-    with pytest.raises(DiskFullError, match="disk full while writing .*5 samples written"):
+    def __init__(self, fh, room: int, mode: str) -> None:
+        self._fh, self.room, self.mode = fh, room, mode
+        self.lines = 0
+        self.pending = ""
+
+    def _full(self) -> OSError:
+        return OSError(errno.ENOSPC, "No space left on device")
+
+    def write(self, text: str) -> int:
+        if self.lines >= self.room:
+            if self.mode == "write":
+                raise self._full()
+            if self.mode == "torn":
+                self._fh.write(text[: len(text) // 2])
+                self._fh.flush()
+                raise self._full()
+        self.pending += text
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            if self.lines >= self.room:
+                self.pending = ""  # the disk took none of it
+                raise self._full()
+            self._fh.write(self.pending)
+            self.lines += self.pending.count("\n")
+            self.pending = ""
+        self._fh.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._fh, name)  # fileno, close, closed
+
+
+@pytest.mark.parametrize("mode", ["write", "flush", "torn"])
+def test_disk_full_is_a_clear_error_and_earlier_samples_survive(tmp_path: Path, monkeypatch,
+                                                                 mode: str) -> None:
+    real_init = SamplesWriter.__init__
+
+    def init_on_a_filling_disk(self, path):
+        real_init(self, path)
+        self._fh = FillingDisk(self._fh, room=5, mode=mode)
+
+    monkeypatch.setattr(SamplesWriter, "__init__", init_on_a_filling_disk)
+    samples = tmp_path / "out" / "r" / "toy" / "samples.jsonl"
+    with pytest.raises(DiskFullError, match="disk full while writing .*5 samples written") as info:
         evaluate(spec_for(tmp_path, toy_tasks(tmp_path, 12), batch=2), model=OOMAbove4())
-    kept = read_samples(tmp_path / "out" / "r" / "toy" / "samples.jsonl")
+    assert info.value.errno == errno.ENOSPC
+    assert isinstance(info.value.__cause__, OSError)  # samples_io converted the raw error
+    before = samples.read_bytes()
+    complete = before[: before.rfind(b"\n") + 1]
+    assert complete.count(b"\n") == 5
+    assert (before == complete) == (mode != "torn")
+    kept = read_samples(samples)
     assert len(kept) == 5
-    monkeypatch.setattr(SamplesWriter, "write", real_write)
+    monkeypatch.setattr(SamplesWriter, "__init__", real_init)  # space freed: rerun
     block = evaluate(spec_for(tmp_path, toy_tasks(tmp_path, 12), batch=2),
                      model=OOMAbove4())["tasks"]["toy"]
-    assert block["n"] == 12
+    assert (block["n"], block["n_errors"]) == (12, 0)
+    after = samples.read_bytes()
+    assert after.startswith(complete), "the samples written before the disk filled changed"
+    ids = [json.loads(line)["id"] for line in after.decode().splitlines()]
+    assert len(ids) == len(set(ids)) == 12
+    assert set(ids[:5]) == set(kept)
 
 
 # ---- text and JSON ------------------------------------------------------------------------
