@@ -210,3 +210,105 @@ def test_an_image_run_replays_to_the_same_scores(sample_data_root: Path) -> None
                 ReplayModel(path=str(sample_data_root / "out" / "noise")), "replayed")
     assert again["n_errors"] == 0
     assert again["metrics"] == first["metrics"]
+
+
+def to_uint8_by_hand(pixels: np.ndarray) -> np.ndarray:
+    """8-bit rendering over the slice's own min..max, as models are shown NIfTI slices."""
+    arr = pixels.astype(np.float64)
+    lo, hi = arr.min(), arr.max()
+    return ((arr - lo) / (hi - lo) * 255.0).round().astype(np.uint8)
+
+
+class Upscaled(Model):
+    """Bicubic ×4 of the low-resolution input plus fixed noise; keeps what it returned by id."""
+
+    capabilities = frozenset({"image"})
+
+    def __init__(self) -> None:
+        self.outputs: dict[str, np.ndarray] = {}
+        self.rng = np.random.default_rng(5)
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            up = np.asarray(r.images[0].convert("RGB").resize((256, 256),
+                                                              Image.Resampling.BICUBIC))
+            noisy = np.clip(up.astype(np.int16) + self.rng.integers(-20, 21, up.shape), 0, 255)
+            self.outputs[r.sample_id] = noisy.astype(np.uint8)
+            out.append(Response(image=self.outputs[r.sample_id]))
+        return out
+
+
+def test_super_resolution_scores_equal_skimage_by_hand(tmp_path: Path) -> None:
+    from skimage.metrics import mean_squared_error
+
+    write_ixi(tmp_path)
+    model = Upscaled()
+    block = run(tmp_path, "super_resolution", model)
+    per_sample = rows(tmp_path, "super_resolution")
+    assert block["n_errors"] == 0 and block["n"] == len(per_sample) == len(model.outputs) == 2
+    expected = {"ssim": [], "psnr": [], "mse": []}
+    for sample_id, row in per_sample.items():
+        rel, frame = sample_id.split("#")
+        ref8 = to_uint8_by_hand(slice_of(tmp_path / "IXI" / rel, int(frame)))
+        ref = Image.fromarray(ref8).convert("RGB").resize((256, 256), Image.Resampling.LANCZOS)
+        ref = np.asarray(ref.convert("L"))
+        pred = np.asarray(Image.fromarray(model.outputs[sample_id]).convert("L"))
+        ssim = structural_similarity(pred, ref, data_range=255, **WANG)
+        psnr = peak_signal_noise_ratio(ref, pred, data_range=255)
+        mse = mean_squared_error(ref, pred)
+        assert 0.2 < ssim < 0.99  # informative: neither noise nor identical
+        assert row["scores"]["ssim"] == pytest.approx(ssim, abs=1e-12)
+        assert row["scores"]["psnr"] == pytest.approx(psnr, abs=1e-9)
+        assert row["scores"]["mse"] == pytest.approx(mse, abs=1e-9)
+        for name, value in (("ssim", ssim), ("psnr", psnr), ("mse", mse)):
+            expected[name].append(value)
+    for name, values in expected.items():
+        assert block["metrics"][name]["value"] == pytest.approx(np.mean(values))
+
+
+NATIVE_TASK = """task: native_mr2ct
+version: "1"
+dataset: {format: synthrad2023, path: SynthRAD2023/Task1, options: {direction: mr2ct, regions: [brain, pelvis], slices: {mode: every, step: 10, within: [0.3, 0.7]}}}
+output: image
+prompt: "{question}"
+metrics:
+  - {name: fidelity_ssim, args: {protocol: native, data_range: 4024}}
+  - {name: fidelity_psnr, args: {protocol: native, data_range: 4024}}
+group_by: [region]
+"""
+
+
+def test_native_protocol_task_run_equals_skimage_by_hand(tmp_path: Path) -> None:
+    task1 = write_synthrad(tmp_path)
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "native.yaml").write_text(NATIVE_TASK)
+    outputs: dict[str, np.ndarray] = {}
+    rng = np.random.default_rng(7)
+
+    def ct_plus_noise(request) -> np.ndarray:
+        region_patient, frame = request.sample_id.split("#")
+        ct = slice_of(task1 / region_patient / "ct.nii.gz", int(frame)).astype(np.float64)
+        outputs[request.sample_id] = ct + rng.normal(0, 40, ct.shape)
+        return outputs[request.sample_id]
+
+    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["native_mr2ct"])
+    spec = RunSpec(model="fixed", model_args={}, tasks=tasks, data_root=tmp_path,
+                   output_path=tmp_path / "out", run_id="r",
+                   settings=RunSettings(batch_size=4, progress=False))
+    block = evaluate(spec, model=Fixed(ct_plus_noise))["tasks"]["native_mr2ct"]
+    per_sample = rows(tmp_path, "native_mr2ct")
+    assert block["n_errors"] == 0 and block["n"] == len(per_sample) == len(outputs) == 3
+    ssims, psnrs = [], []
+    for sample_id, row in per_sample.items():
+        region_patient, frame = sample_id.split("#")
+        ref = slice_of(task1 / region_patient / "ct.nii.gz", int(frame)).astype(np.float64)
+        pred = outputs[sample_id]
+        ssim = structural_similarity(pred, ref, data_range=4024, **WANG)
+        psnr = peak_signal_noise_ratio(ref, pred, data_range=4024)
+        assert row["scores"]["ssim_native"] == pytest.approx(ssim, abs=1e-12)
+        assert row["scores"]["psnr_native"] == pytest.approx(psnr, abs=1e-9)
+        ssims.append(ssim)
+        psnrs.append(psnr)
+    assert block["metrics"]["ssim_native"]["value"] == pytest.approx(np.mean(ssims))
+    assert block["metrics"]["psnr_native"]["value"] == pytest.approx(np.mean(psnrs))
