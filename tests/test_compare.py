@@ -362,3 +362,35 @@ def test_a_run_that_errors_on_samples_it_used_to_answer_fails_the_gate(tmp_path)
     report = compare_runs(load_run(tmp_path / "base"), load_run(tmp_path / "new"))
     flagged = [c for c in report.comparisons if c.regression]
     assert [c.metric for c in flagged] == ["error_rate"]
+
+
+def _write_mse_run(path: Path, mse: list[float]) -> Path:
+    """A generation run scored only by per-image MSE (lower is better, its own unit)."""
+    (path / "gen").mkdir(parents=True)
+    rows = [{"id": f"img{i}", "task": "gen", "target": None, "response": None, "parsed": None,
+             "scores": {"mse": m}, "meta": {}, "error": None} for i, m in enumerate(mse)]
+    (path / "gen" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "results.json").write_text(json.dumps({
+        "schema_version": 1, "run_id": path.name, "model": {"name": "x", "args": {}},
+        "harness": {"version": "0", "git_sha": "unknown"},
+        "tasks": {"gen": {"version": "1", "data_checksum": "c", "n": len(rows), "n_errors": 0,
+                          "group_by": [],
+                          "metrics": {"mse": {"value": float(np.mean(mse)), "ci": [0, 0]}},
+                          "metric_info": {"mse": {"percent": False,
+                                                  "higher_is_better": False}}}}}))
+    return path
+
+
+def test_a_rise_of_a_lower_is_better_metric_is_worded_as_worse_not_as_a_drop(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(50.0, 5.0, 120)
+    old = _write_mse_run(tmp_path / "old", base.tolist())
+    worse = _write_mse_run(tmp_path / "worse", (base + 10.0 + rng.normal(0, 1, 120)).tolist())
+    report = compare_runs(load_run(old), load_run(worse), margin=1.0)
+    mse = next(c for c in report.comparisons if c.metric == "mse")
+    assert mse.regression and not mse.higher_is_better and mse.change < 0
+    junit = ET.fromstring(render_junit(report).split("\n", 1)[1])
+    message = junit.find(".//failure").get("message")
+    assert message.startswith("worse by more than 1: ")  # MSE's own unit, not "points"
+    assert "drop" not in message
+    assert "a change for the worse of more than 1 (points for % metrics" in render_markdown(report)

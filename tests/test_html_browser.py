@@ -5,9 +5,14 @@ Two real runs of the bundled OmniMedVQA sample (``random`` model, two seeds) fee
 thumbnails are the real medical images. The page is opened from disk (file://): tables sort, the
 sample browser filters, thumbnails load, and every request the page makes is recorded and must
 stay on the local disk. A screenshot is written to the test's folder.
+
+Identity and random runs of the bundled reconstruction sample (an image-output task) feed a second
+site: each card shows the sample's input | output | reference strip, copied into ``strips/``.
+Both sites get one bar chart with interval whiskers per per-group table.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -29,6 +34,7 @@ from healthbench.samples_io import read_samples  # noqa: E402
 from healthbench.task_index import TaskIndex  # noqa: E402
 
 TASK = "omnimedvqa_sample"
+GEN_TASK = "reconstruction_sample"  # output: image; each sample gets an input|output|ref strip
 # The closed-network flags from the machine notes: without them Chromium phones home at start.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -52,30 +58,63 @@ def site(tmp_path_factory: pytest.TempPathFactory, sample_data_root: Path) -> Pa
 
 
 @pytest.fixture(scope="module")
-def page_and_requests(site: Path):
-    requests: list[str] = []
+def browser():
+    """One headless Chromium for the module (Playwright's sync API allows one at a time)."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-
-        def guard(route) -> None:  # anything not on the local disk is recorded and refused
-            requests.append(route.request.url)
-            if route.request.url.startswith(("file://", "data:")):
-                route.continue_()
-            else:
-                route.abort()
-
-        context.route("**/*", guard)
-        page = context.new_page()
-        page.on("request", lambda request: requests.append(request.url))
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto((site / "index.html").as_uri())
-        page.wait_for_load_state("load")
-        assert not errors, errors
-        yield page, requests
+        yield browser
         browser.close()
+
+
+@contextlib.contextmanager
+def _open_page(browser, site: Path):
+    """The site's index.html in its own browser context; yields (page, every URL requested)."""
+    requests: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+    def guard(route) -> None:  # anything not on the local disk is recorded and refused
+        requests.append(route.request.url)
+        if route.request.url.startswith(("file://", "data:")):
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto((site / "index.html").as_uri())
+    page.wait_for_load_state("load")
+    assert not errors, errors
+    yield page, requests
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def page_and_requests(browser, site: Path):
+    with _open_page(browser, site) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def gen_site(tmp_path_factory: pytest.TempPathFactory, sample_data_root: Path) -> Path:
+    """Identity and random runs of the bundled reconstruction sample (image output)."""
+    results = tmp_path_factory.mktemp("browser_gen") / "results"
+    task = TaskIndex.build().resolve([GEN_TASK])
+    for run_id, model in (("identity_gen", "identity"), ("random_gen", "random")):
+        evaluate(RunSpec(model=model, model_args={}, tasks=task, data_root=sample_data_root,
+                         output_path=results, run_id=run_id))
+    out = results.parent / "site"
+    write_leaderboard(results, results.parent / "leaderboard.md", html=out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def gen_page_and_requests(browser, gen_site: Path):
+    with _open_page(browser, gen_site) as opened:
+        yield opened
 
 
 def _column(page, table: str, index: int) -> list[str]:
@@ -157,3 +196,62 @@ def test_screenshot_of_the_page(page_and_requests, tmp_path) -> None:
         Path(keep).mkdir(parents=True, exist_ok=True)
         for name in ("leaderboard.png", "sample_browser.png"):
             shutil.copy(tmp_path / name, Path(keep) / name)
+
+
+def _check_charts(page) -> None:
+    """One inline SVG chart per per-group table, inside its section; a whisker per bar."""
+    n_groups = page.locator("table.groups").count()
+    assert n_groups > 0
+    assert page.locator("svg.plot").count() == n_groups
+    assert page.locator("details:has(table.groups) > figure.plot-box > svg.plot").count() == \
+        n_groups
+    plots = page.eval_on_selector_all("svg.plot", """svgs => svgs.map(svg => ({
+        bars: svg.querySelectorAll("rect > title").length,
+        whiskers: Array.from(svg.querySelectorAll("path.whisker")).map(p => {
+          const box = p.getBBox(); return [box.x, box.width, box.height]; }),
+        bars_x: Array.from(svg.querySelectorAll("rect")).filter(r => r.querySelector("title"))
+          .map(r => [r.x.baseVal.value, r.width.baseVal.value]),
+        width: svg.getBoundingClientRect().width}))""")
+    for plot in plots:
+        assert plot["bars"] > 0 and plot["width"] > 0
+        assert len(plot["whiskers"]) == plot["bars"]  # every run bar has its interval
+        for (wx, ww, _), (bx, bw) in zip(plot["whiskers"], plot["bars_x"]):
+            assert bx <= wx + ww / 2 <= bx + bw  # each whisker is centred on its bar
+
+
+def test_each_group_table_has_its_chart_with_interval_whiskers(page_and_requests) -> None:
+    page, _ = page_and_requests
+    _check_charts(page)
+
+
+def test_generation_strips_load_from_the_site_folder(gen_page_and_requests, gen_site) -> None:
+    page, requests = gen_page_and_requests
+    records = [r for run in ("identity_gen", "random_gen") for r in read_samples(
+        gen_site.parent / "results" / run / GEN_TASK / "samples.jsonl").values()]
+    assert records and all(r.response and r.response.get("strip") for r in records)
+    assert page.locator("#sb-list .card").count() == len(records)
+    strips = page.eval_on_selector_all(
+        "#sb-list .card figure.strip img", "imgs => imgs.map(i => [i.getAttribute('src'), "
+        "i.complete, i.naturalWidth, i.naturalHeight])")
+    assert len(strips) == len(records)  # one strip on every card
+    for src, complete, width, height in strips:
+        assert src.startswith("strips/") and (gen_site / src).is_file()
+        assert complete and width > 0 and width == 3 * height  # input | output | reference
+    assert page.locator("#sb-list .card .strip.muted").count() == 0  # none missing
+    _check_charts(page)  # modality and format: two charts
+    assert page.locator("svg.plot").count() == 2
+    sizes = page.eval_on_selector_all(
+        "table.leaderboard tbody tr", "rows => rows.map(r => r.cells[3].textContent.trim())")
+    assert sizes == ["–", "–"]  # the identity baseline's 256 px is not a parameter count
+    page.select_option("#f-run", "1")
+    page.select_option("#f-run", "")
+    off_disk = [url for url in requests if not url.startswith(("file://", "data:"))]
+    assert requests and off_disk == []
+    assert any("/strips/" in url for url in requests)
+    page.locator("#sb-list .card figure.strip").first.scroll_into_view_if_needed()
+    shot = gen_site.parent / "strips.png"
+    page.screenshot(path=str(shot))
+    keep = os.environ.get("HEALTHBENCH_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / "strips.png")

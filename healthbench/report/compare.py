@@ -356,8 +356,9 @@ def render_markdown(report: CompareReport, max_rows: int = 30) -> str:
     verdict = (f"**❌ {len(regressions)} regression(s)** (exit 1)" if regressions
                else "**✅ no regression** (exit 0)")
     lines += ["", f"{verdict} — {n} paired comparisons (tasks × groups × metrics); a regression is "
-              f"a drop of more than {report.margin:g} points that is significant at "
-              f"α = {report.alpha:g} after Holm correction across all {n}.", ""]
+              f"a change for the worse of more than {report.margin:g} (points for % metrics, "
+              f"the metric's own unit otherwise) that is significant at α = {report.alpha:g} "
+              f"after Holm correction across all {n}.", ""]
     header = ["", "task", "slice", "metric", "baseline", "new", "Δ (95% CI)", "pairs",
               "lost / gained", "test", "p", "p (Holm)"]
     table = ["| " + " | ".join(header) + " |",
@@ -413,8 +414,9 @@ def render_junit(report: CompareReport) -> str:
                       f"n={c.result.n}, {c.result.test} p={_p(c.result.p_value)}, "
                       f"Holm p={_p(c.p_adjusted)}")
             if c.regression:
+                unit = " points" if c.scale == 100.0 else ""
                 failure = ET.SubElement(case, "failure", type="Regression",
-                                        message=f"drop beyond {report.margin:g} points: "
+                                        message=f"worse by more than {report.margin:g}{unit}: "
                                                 f"{_delta(c)}")
                 failure.text = detail
             else:

@@ -1,13 +1,15 @@
-"""The static leaderboard site: one ``index.html`` plus ``thumbs/``, opened straight from disk.
+"""The static leaderboard site: ``index.html`` plus ``thumbs/`` and ``strips/``, opened from disk.
 
 Everything the page needs is inline (CSS, JS, SVG plots, the sample data as JSON); the only files
-it loads are the input-image thumbnails written beside it, so it makes no network request and
-needs no server. A Content-Security-Policy meta tag makes the browser refuse anything else.
+it loads are the input-image thumbnails and generation strips copied beside it, so it makes no
+network request and needs no server. A Content-Security-Policy meta tag makes the browser refuse
+anything else.
 
 * leaderboard tables (the same content as leaderboard.md), sortable by clicking a header;
-* per-group bar charts with interval whiskers (inline SVG);
+* per-group bar charts with interval whiskers (inline SVG), one above each per-group table;
 * a sample browser: filter by run, task, group and correctness, or search text; each card shows
-  the question, options, response, parsed answer, target, scores and the input thumbnails.
+  the question, options, response, parsed answer, target, scores and the input thumbnails, and
+  for image-output tasks the input | output | reference strip.
 
 Model output is untrusted text: it is only ever put into the page as JSON data and inserted with
 ``textContent``, never as HTML.
@@ -34,6 +36,7 @@ from healthbench.types import SampleResult
 log = logging.getLogger("healthbench.html")
 
 THUMB_SIZE = 192
+STRIP_SIZE = (3 * THUMB_SIZE, THUMB_SIZE)  # input | output | reference, at most 576 x 192
 MAX_TEXT = 2000  # characters of a response kept in the page
 MAX_PLOT_SERIES = 8
 
@@ -87,6 +90,51 @@ class Thumbnails:
         return f"thumbs/{name}"
 
 
+class Strips:
+    """Copies of generation strips (input | output | reference PNGs, written by the run under
+    ``<run>/<task>/images/``) under ``<site>/strips/``, downscaled to at most ``STRIP_SIZE``.
+    Only files inside the run's task folder are copied; the page never points outside the site."""
+
+    def __init__(self, site: Path) -> None:
+        self.folder = site / "strips"
+        self.made: dict[Path, str | None] = {}
+        self.failed = 0
+
+    def get(self, run: Run, task: str, response: Any) -> str | None:
+        """Relative URL of the copied strip of a sample's response, or None (no strip recorded,
+        a path leaving the task folder, a file no longer there, an unreadable image)."""
+        relative = response.get("strip") if isinstance(response, Mapping) else None
+        if not isinstance(relative, str) or not relative:
+            return None
+        task_dir = (run.path / task).resolve()
+        source = (task_dir / relative).resolve()
+        if not source.is_relative_to(task_dir) or not source.is_file():
+            return None
+        if source not in self.made:
+            self.made[source] = self._make(source)
+        return self.made[source]
+
+    def _make(self, source: Path) -> str | None:
+        from PIL import Image
+
+        name = hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:20] + ".png"
+        target = self.folder / name
+        if not target.exists():
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                with Image.open(source) as image:
+                    image = image.convert("RGB")
+                    image.thumbnail(STRIP_SIZE)
+                    tmp = target.with_suffix(".tmp.png")
+                    image.save(tmp, format="PNG", optimize=True)
+                tmp.replace(target)
+            except Exception as exc:  # an undecodable strip: the card says so, page still works
+                log.warning("no strip copy for %s: %s", source, exc)
+                self.failed += 1
+                return None
+        return f"strips/{name}"
+
+
 # --- sample data -----------------------------------------------------------------------------
 
 def _text(value: Any) -> str:
@@ -111,16 +159,20 @@ def correctness(record: SampleResult) -> str:
 
 
 def sample_rows(runs: Iterable[Run], tables: Iterable[Table], thumbs: Thumbnails,
-                max_samples: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict]:
+                max_samples: int, strips: Strips | None = None,
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict]:
     """(runs, samples, truncated counts) for the browser; a seeded subsample when a task has
-    more than ``max_samples`` records, so the page stays light and the choice is repeatable."""
+    more than ``max_samples`` records, so the page stays light and the choice is repeatable.
+    For image-output tasks (``tasks.<t>.output == "image"``) each card also gets the sample's
+    input | output | reference strip (``strip``: its copy in the site, or ``"missing"``)."""
     group_keys: dict[str, list[str]] = {}
     for table in tables:
         group_keys.setdefault(table.task, table.group_keys)
     run_rows, samples, truncated = [], [], {}
     for index, run in enumerate(runs):
         run_rows.append({"id": run.run_id, "model": str(run.model.get("name", "?"))})
-        for task in run.tasks:
+        for task, block in run.tasks.items():
+            image_output = (block or {}).get("output") == "image"
             records = sorted(run.samples(task).values(), key=lambda r: r.id)
             if len(records) > max_samples:
                 truncated[f"{run.run_id}/{task}"] = len(records)
@@ -128,7 +180,7 @@ def sample_rows(runs: Iterable[Run], tables: Iterable[Table], thumbs: Thumbnails
                 records = [records[i] for i in picked]
             for record in records:
                 images = [thumbs.get(str(d)) for d in (record.inputs or {}).get("images", [])]
-                samples.append({
+                row: dict[str, Any] = {
                     "r": index, "t": task, "id": record.id,
                     "q": _text((record.inputs or {}).get("question")),
                     "o": {str(k): _text(v) for k, v in
@@ -140,7 +192,14 @@ def sample_rows(runs: Iterable[Run], tables: Iterable[Table], thumbs: Thumbnails
                     "s": {k: v for k, v in record.scores.items() if v is not None},
                     "img": [u for u in images if u],
                     "nimg": len(images),
-                })
+                }
+                if image_output and strips is not None:
+                    recorded = isinstance(record.response, Mapping) and \
+                        bool(record.response.get("strip"))
+                    strip = strips.get(run, task, record.response)
+                    if strip or recorded:
+                        row["strip"] = strip or "missing"
+                samples.append(row)
     return run_rows, samples, truncated
 
 
@@ -203,8 +262,6 @@ def render_table(table: Table) -> str:
                    "</table>")
     else:
         out.append('<p class="muted">No run of this task in the results folder.</p>')
-    if keys:
-        out.append(render_plot(table, keys[0]))
     for key in keys:
         out.append(render_group_table(table, key))
     if table.references:
@@ -256,7 +313,7 @@ def render_group_table(table: Table, key: str) -> str:
     for ref in refs:
         rows.append('<tr class="ref">' + _td(f"{ref.model} †") + _td("paper") + "".join(
             _metric_td({"value": ref.groups[key].get(v)}, ref.metric) for v in values) + "</tr>")
-    return (f'<details open><summary>By {escape(key)}</summary>'
+    return (f'<details open><summary>By {escape(key)}</summary>{render_plot(table, key)}'
             f'<table class="sortable groups" data-key="{escape(key)}"><thead><tr>'
             f"{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
 
@@ -299,11 +356,13 @@ def render_page(board: Leaderboard, samples_json: str, n_samples: int) -> str:
 
 
 def write_site(board: Leaderboard, site: Path, max_samples: int = 300) -> Path:
-    """Write ``site/index.html`` and ``site/thumbs/``; returns the page's path."""
+    """Write ``site/index.html``, ``site/thumbs/`` and (for image-output tasks)
+    ``site/strips/``; returns the page's path."""
     site = Path(site)
     site.mkdir(parents=True, exist_ok=True)
     thumbs = Thumbnails(site)
-    runs, samples, truncated = sample_rows(board.runs, board.tables, thumbs, max_samples)
+    runs, samples, truncated = sample_rows(board.runs, board.tables, thumbs, max_samples,
+                                           Strips(site))
     data = _json_for_script({"runs": runs, "samples": samples, "truncated": truncated})
     page = site / "index.html"
     atomic_write_text(page, render_page(board, data, len(samples)))
@@ -385,6 +444,8 @@ flex-shrink:0}
 .card .q{font-weight:600;margin:4px 0}
 .card .thumbs{display:flex;gap:6px;flex-wrap:wrap;margin:4px 0}
 .card .thumbs img{max-width:150px;max-height:150px;border:1px solid #ccd;background:#000}
+.card figure.strip{margin:6px 0}.card .strip img{max-width:100%;height:auto;display:block;
+border:1px solid #ccd;background:#000}.card .strip figcaption{font-size:11px}
 .card dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 8px;margin:4px 0 0}
 .card dt{color:#667}.card dd{margin:0;white-space:pre-wrap}
 .card ul.options{margin:2px 0;padding-left:4px;list-style:none}
@@ -495,7 +556,19 @@ JS = r"""
     });
     if (s.nimg > s.img.length) thumbs.appendChild(el("span", "muted",
       (s.nimg - s.img.length) + " image(s) not available"));
-    if (s.nimg) c.appendChild(thumbs);
+    var hasStrip = s.strip && s.strip !== "missing";  // its first tile is the input already
+    if (s.nimg && !hasStrip) c.appendChild(thumbs);
+    if (s.strip === "missing") {
+      c.appendChild(el("div", "strip muted", "generation strip not available"));
+    } else if (s.strip) {
+      var fig = el("figure", "strip");
+      var strip = document.createElement("img");
+      strip.src = s.strip; strip.loading = "eager";
+      strip.alt = "input | output | reference of " + s.id;
+      fig.appendChild(strip);
+      fig.appendChild(el("figcaption", "muted", "input | output | reference"));
+      c.appendChild(fig);
+    }
     var letters = Object.keys(s.o);
     if (letters.length) {
       var ul = el("ul", "options");

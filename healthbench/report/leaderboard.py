@@ -140,7 +140,8 @@ class Leaderboard:
 
 def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ()) -> Leaderboard:
     grouped: dict[tuple[str, str, str, Any, str], list[Entry]] = defaultdict(list)
-    for run in runs:
+    # Runs in a fixed order (not the caller's), so the rendering depends only on their content.
+    for run in sorted(runs, key=lambda r: (r.run_id, str(r.path))):
         for task, block in run.tasks.items():
             judge = str((block.get("judge") or {}).get("fingerprint") or "")
             key = (task, str(block.get("version", "?")), str(block.get("data_checksum") or ""),

@@ -143,17 +143,23 @@ def model_variant(model: Mapping[str, Any]) -> str:
     return ""
 
 
+_PARAMETER_COUNT = re.compile(r"\d+(?:\.\d+)?\s*[KMBT]", re.IGNORECASE)
+
+
 def model_size(model: Mapping[str, Any]) -> str:
-    """``3.8B``, ``14M``… from model.info (``size`` as given, or a ``parameters`` count)."""
+    """``3.8B``, ``14M``… the model's parameter count, from model.info (``parameters``,
+    ``params`` or ``num_parameters``, or a ``size`` already written as a count such as
+    ``"14B"``). Nothing else: an image baseline's ``size: 256`` is a resolution, not a size."""
     info = model.get("info") or {}
-    if info.get("size"):
-        return str(info["size"])
     count = info.get("parameters") or info.get("params") or info.get("num_parameters")
-    if isinstance(count, (int, float)) and count > 0:
+    if isinstance(count, (int, float)) and not isinstance(count, bool) and count > 0:
         for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
             if count >= scale:
                 return f"{count / scale:.3g}{unit}"
         return str(int(count))
+    size = info.get("size")
+    if isinstance(size, str) and _PARAMETER_COUNT.fullmatch(size.strip()):
+        return size.strip()
     return ""
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Sequence
 
+LEGEND_W = 200  # px per legend entry: a swatch and up to 28 characters at 11 px
 PALETTE = ("#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477",
            "#66aa00")
 
@@ -32,7 +33,7 @@ def grouped_bars(categories: Sequence[str], series: Sequence[tuple[str, Sequence
     left, right, top_pad, bottom = 48, 12, 28, 70
     group_w = max(40, 14 * len(series) + 16)
     width = max(left + right + group_w * len(categories), 380)
-    per_row = max(1, (width - left) // 180)
+    per_row = max(1, (width - left - right) // LEGEND_W)
     legend_h = 18 * ((len(series) + per_row - 1) // per_row)
     height = 240 + legend_h
     plot_h = height - top_pad - bottom - legend_h
@@ -82,7 +83,7 @@ def grouped_bars(categories: Sequence[str], series: Sequence[tuple[str, Sequence
                      f'class="tick">{escape(category)}</text>')
     legend_y = height - legend_h + 4
     for si, (name, _) in enumerate(series):
-        lx = left + (si % per_row) * 180
+        lx = left + (si % per_row) * LEGEND_W
         ly = legend_y + (si // per_row) * 18
         parts.append(f'<rect x="{lx}" y="{ly}" width="10" height="10" '
                      f'fill="{PALETTE[si % len(PALETTE)]}"/>')
