@@ -109,3 +109,162 @@ def test_loaders_survive_non_utf8_and_binary_files(tmp_path_factory, raw: bytes)
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(raw)
         check_loader(root, name, options)
+
+
+# ---- TSV, CSV and parquet loaders --------------------------------------------------------------
+
+def _tiny_jpeg_b64() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(buf, format="JPEG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+JPEG_B64 = _tiny_jpeg_b64()
+cells = st.one_of(
+    st.text(max_size=30),  # tabs, commas, quotes and newlines included: the parsers are fuzzed too
+    st.sampled_from(["", "nan", "NA", "None", "A", "B", "E", "1", "0", "Teeth,Patho", "II_Loc",
+                     "PA,caries", JPEG_B64, JPEG_B64[:40], f"['{JPEG_B64}']", "[1, 2]", "[",
+                     "['x']", "not base64!", "figures/a.jpg", "../x.jpg", "B:MRI", "yes"]))
+
+
+def table(columns: list[str], sep: str):
+    """A header (the expected columns, some dropped or repeated, plus strangers) and rows."""
+    header = st.lists(st.one_of(st.sampled_from(columns), st.text(max_size=6)),
+                      min_size=0, max_size=len(columns) + 2)
+    header = st.one_of(st.just(columns), header)
+    return header.flatmap(lambda head: st.lists(st.lists(cells, min_size=0,
+                                                         max_size=len(head) + 1),
+                                                max_size=5).map(
+        lambda body: sep.join(head) + "\n" + "".join(sep.join(r) + "\n" for r in body)))
+
+
+def csv_table(columns: list[str]):
+    """Well-quoted CSV (csv.writer) of arbitrary cells, or raw text with commas."""
+    import csv
+    import io
+
+    def write(head: list[str], body: list[list[str]]) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(head)
+        writer.writerows(body)
+        return buf.getvalue()
+
+    header = st.one_of(st.just(columns), st.lists(st.one_of(st.sampled_from(columns),
+                                                            st.text(max_size=6)), max_size=8))
+    quoted = st.builds(write, header, st.lists(st.lists(cells, max_size=len(columns) + 1),
+                                               max_size=5))
+    return st.one_of(quoted, table(columns, ","))
+
+
+OPG_COLUMNS = ["index", "image", "question", "option1", "option2", "option3", "option4",
+               "answer", "category"]
+UNI_COLUMNS = ["index", "image", "question", "answer", "category"]
+FUZZ = settings(max_examples=25, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+@FUZZ
+@given(closed=st.one_of(table(OPG_COLUMNS, "\t"), st.text(max_size=80)),
+       open_=st.one_of(table(OPG_COLUMNS, "\t"), st.binary(max_size=80)),
+       uni=st.one_of(table(UNI_COLUMNS, "\t"), st.binary(max_size=80)))
+def test_mmoral_tsv_loaders_survive_any_content(tmp_path_factory, closed, open_, uni) -> None:
+    from healthbench.data.mmoral import OPG_FILES, UNI_FILE
+
+    opg = tmp_path_factory.mktemp("opg")
+    for name, content in ((OPG_FILES["closed"], closed), (OPG_FILES["open"], open_)):
+        if isinstance(content, bytes):
+            (opg / name).write_bytes(content)
+        else:
+            (opg / name).write_text(content)
+    check_loader(opg, "mmoral_opg", {})
+    omni = tmp_path_factory.mktemp("uni")
+    if isinstance(uni, bytes):
+        (omni / UNI_FILE).write_bytes(uni)
+    else:
+        (omni / UNI_FILE).write_text(uni)
+    check_loader(omni, "mmoral_uni", {})
+
+
+PMC_COLUMNS = ["Figure_path", "Question", "Choice A", "Choice B", "Choice C", "Choice D",
+               "Answer_label", "Answer", "Anwser"]
+
+
+@FUZZ
+@given(content=st.one_of(csv_table(PMC_COLUMNS), st.binary(max_size=120)))
+def test_pmc_vqa_csv_loader_survives_any_content(tmp_path_factory, content) -> None:
+    root = tmp_path_factory.mktemp("pmc")
+    (root / "figures").mkdir()
+    (root / "figures" / "a.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    path = root / "test_2.csv"
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    check_loader(root, "pmc_vqa", {})
+
+
+from healthbench.labelers.chexpert import CHEXPERT_LABELS  # noqa: E402
+
+SPLIT_COLUMNS = ["dicom_id", "study_id", "subject_id", "split"]
+
+
+@FUZZ
+@given(split=st.one_of(csv_table(SPLIT_COLUMNS), st.binary(max_size=80)),
+       labels=st.one_of(csv_table(["subject_id", "study_id", *CHEXPERT_LABELS]),
+                        st.binary(max_size=60)),
+       findings=st.one_of(csv_table(["id", "image", "findings"]), st.binary(max_size=80)))
+def test_cxr_csv_loaders_survive_any_content(tmp_path_factory, split, labels,
+                                             findings) -> None:
+    from healthbench.data.mimic_cxr import CHEXPERT_CSV, SPLIT_CSV
+
+    def put(path: Path, content) -> None:
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+
+    mimic = tmp_path_factory.mktemp("mimic")
+    put(mimic / SPLIT_CSV, split)
+    put(mimic / CHEXPERT_CSV, labels)
+    for options in ({}, {"reference_labels": "csv"}):
+        check_loader(mimic, "mimic_cxr", options)
+    table_root = tmp_path_factory.mktemp("cxr_csv")
+    put(table_root / "test.csv", findings)
+    check_loader(table_root, "cxr_findings", {"file": "test.csv"})
+
+
+MMMU_STRINGS = ["id", "question", "options", "answer", "question_type", "explanation",
+                "img_type", "topic_difficulty", "subfield"]
+image_cells = st.one_of(st.none(), st.builds(lambda b, p: {"bytes": b, "path": p},
+                                             st.one_of(st.none(), st.binary(max_size=20),
+                                                       st.just(__import__("base64").b64decode(
+                                                           JPEG_B64))),
+                                             st.one_of(st.none(), st.text(max_size=8))))
+mmmu_cells = st.one_of(cells, st.none(), st.sampled_from([
+    "['one', 'two']", "[]", "['a'] + ['b']", "__import__('os')", "[" * 50, "multiple-choice",
+    "open", "<image 1> What?", "<image 9> What?", "validation_Pharmacy_1", "['A', 'B', 'C']"]))
+
+
+@FUZZ
+@given(columns=st.sets(st.sampled_from(MMMU_STRINGS + [f"image_{k}" for k in range(1, 8)])),
+       rows=st.lists(st.fixed_dictionaries({}, optional={
+           **{c: mmmu_cells for c in MMMU_STRINGS},
+           **{f"image_{k}": image_cells for k in range(1, 8)}}), max_size=4),
+       garbage=st.one_of(st.none(), st.binary(max_size=60)))
+def test_mmmu_parquet_loader_survives_any_content(tmp_path_factory, columns, rows,
+                                                  garbage) -> None:
+    import pyarrow as pa
+
+    from healthbench.data.hf_files import image_struct_type, write_shard
+
+    root = tmp_path_factory.mktemp("mmmu")
+    shard = root / "Pharmacy" / "validation-00000-of-00001.parquet"
+    if garbage is not None:
+        shard.parent.mkdir(parents=True)
+        shard.write_bytes(garbage)  # not parquet at all
+    else:
+        schema = pa.schema([pa.field(c, image_struct_type() if c.startswith("image_")
+                                     else pa.string()) for c in sorted(columns)])
+        write_shard(shard, [{c: r.get(c) for c in sorted(columns)} for r in rows], schema)
+    check_loader(root, "mmmu", {"subjects": ["Pharmacy"]})

@@ -111,14 +111,17 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
     raw = path.read_bytes()
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
-    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    try:
+        return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: unreadable CSV ({exc})") from None
 
 
 def _need_columns(path: Path, rows: list[dict[str, str]], columns: Iterable[str]) -> None:
     have = set(rows[0]) if rows else set()
     missing = [c for c in columns if c not in have]
     if rows and missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; found {sorted(have)}")
+        raise ValueError(f"{path}: missing column(s) {missing}; found {sorted(map(str, have))}")
 
 
 def csv_labels(row: Mapping[str, str], csv_uncertain: str) -> dict[str, int]:
@@ -191,19 +194,24 @@ def load_mimic_cxr(root: Path, split: str = "test", views: Iterable[str] | None 
     metadata_path = _find_csv(root, METADATA_CSV, required=views is not None)
     dataset = LoadedDataset(files=[p for p in (split_path, chexpert_path, metadata_path) if p])
 
-    split_rows = _read_csv(split_path)
-    _need_columns(split_path, split_rows, ("dicom_id", "study_id", "subject_id", "split"))
     view_of: dict[str, str] = {}
-    if metadata_path is not None:
-        meta_rows = _read_csv(metadata_path)
-        _need_columns(metadata_path, meta_rows, ("dicom_id", "ViewPosition"))
-        view_of = {r["dicom_id"]: (r.get("ViewPosition") or "").strip() for r in meta_rows}
     labels_of: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
-    if chexpert_path is not None and reference_labels == "csv":
-        label_rows = _read_csv(chexpert_path)
-        _need_columns(chexpert_path, label_rows, ("subject_id", "study_id", *CHEXPERT_LABELS))
-        labels_of = {(r["subject_id"].strip(), r["study_id"].strip()): (i + 2, r)
-                     for i, r in enumerate(label_rows)}
+    try:  # an unreadable CSV or a missing column is one file-level error, not a crash
+        split_rows = _read_csv(split_path)
+        _need_columns(split_path, split_rows, ("dicom_id", "study_id", "subject_id", "split"))
+        if metadata_path is not None:
+            meta_rows = _read_csv(metadata_path)
+            _need_columns(metadata_path, meta_rows, ("dicom_id", "ViewPosition"))
+            view_of = {r["dicom_id"]: (r.get("ViewPosition") or "").strip() for r in meta_rows}
+        if chexpert_path is not None and reference_labels == "csv":
+            label_rows = _read_csv(chexpert_path)
+            _need_columns(chexpert_path, label_rows, ("subject_id", "study_id",
+                                                      *CHEXPERT_LABELS))
+            labels_of = {((r["subject_id"] or "").strip(), (r["study_id"] or "").strip()):
+                         (i + 2, r) for i, r in enumerate(label_rows)}
+    except ValueError as exc:
+        dataset.items.append(SampleError(f"{split}/*", str(root), str(exc)))
+        return dataset
     wanted_views = None if views is None else {str(v) for v in views}
 
     done: list[tuple[int, Sample | SampleError]] = []
@@ -323,7 +331,12 @@ def load_cxr_findings(root: Path, file: str = "test.jsonl", labeler: str = "chex
                                   "JSON list or CSV of rows with 'image' and 'findings'.")
     done: list[tuple[int, Sample | SampleError]] = []
     pending: list[tuple[int, Sample, str]] = []
-    for n, row in enumerate(_table_rows(path)):
+    try:
+        table = _table_rows(path)
+    except ValueError as exc:  # not UTF-8, not JSON, not a list: one file-level error
+        return LoadedDataset(items=[SampleError(f"{path.stem}/*", str(path), str(exc))],
+                             files=[path])
+    for n, row in enumerate(table):
         where = f"{path} row {n}"
         try:
             if isinstance(row, Exception):

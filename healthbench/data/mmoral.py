@@ -167,12 +167,16 @@ def load_mmoral_opg(root: Path, splits: Iterable[str] = ("closed", "open")) -> L
         if not path.is_file():
             raise FileNotFoundError(f"MMOral-OPG {split}-ended file not found at {path}. "
                                     f"Expected {OPG_EXPECTED}; healthbench never downloads data.")
-        rows, columns = read_tsv(path)
         needed = ["index", "image", "question", "answer", "category"]
-        _need_columns(path, columns, needed + ([f"option{i}" for i in range(1, 5)]
-                                               if split == "closed" else []))
-        images = ImageCells(rows)
         dataset.files.append(path)
+        try:  # pandas' parse errors and UnicodeDecodeError are ValueErrors too
+            rows, columns = read_tsv(path)
+            _need_columns(path, columns, needed + ([f"option{i}" for i in range(1, 5)]
+                                                   if split == "closed" else []))
+        except ValueError as exc:
+            dataset.items.append(SampleError(f"{split}/*", str(path), f"unreadable TSV: {exc}"))
+            continue
+        images = ImageCells(rows)
         dataset.items.extend(_opg_item(path, split, i, row, images) for i, row in enumerate(rows))
     return dataset
 
@@ -244,8 +248,12 @@ def load_mmoral_uni(root: Path, file: str = UNI_FILE) -> LoadedDataset:
     if not path.is_file():
         raise FileNotFoundError(f"MMOral-Uni file not found at {path}. Expected {UNI_EXPECTED}; "
                                 "healthbench never downloads data.")
-    rows, columns = read_tsv(path)
-    _need_columns(path, columns, ["index", "image", "question", "answer", "category"])
+    try:  # pandas' parse errors and UnicodeDecodeError are ValueErrors too
+        rows, columns = read_tsv(path)
+        _need_columns(path, columns, ["index", "image", "question", "answer", "category"])
+    except ValueError as exc:
+        return LoadedDataset(items=[SampleError("*", str(path), f"unreadable TSV: {exc}")],
+                             files=[path])
     images = ImageCells(rows)
     return LoadedDataset(items=[_uni_item(path, i, row, images) for i, row in enumerate(rows)],
                          files=[path])
