@@ -45,18 +45,9 @@ QWEN_TEMPLATE = (
 
 def build_tokenizer(chat_template: str, eos: str) -> Any:
     """A fresh byte-level BPE tokenizer (one per model folder: processors stamp their class in)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from healthbench.models.tiny import build_tokenizer as tiny_tokenizer
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIALS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(CORPUS, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                                   bos_token="<s>", eos_token=eos)
-    fast.padding_side = "left"
+    fast = tiny_tokenizer(SPECIALS, CORPUS, eos)
     fast.chat_template = chat_template
     return fast
 

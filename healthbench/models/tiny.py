@@ -25,18 +25,22 @@ CORPUS = [
 ]
 
 
-def build_tokenizer() -> Any:
+def build_tokenizer(specials: Sequence[str] = tuple(SPECIALS), corpus: Sequence[str] = tuple(CORPUS),
+                    eos: str = "<|end|>") -> Any:
+    """A byte-level BPE tokenizer trained at start-up on a fixed corpus: deterministic, offline,
+    left-padded. Tests build their tiny LLaVA/Qwen2-VL tokenizers with it too."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIALS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=list(specials),
+                                  show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(CORPUS, trainer=trainer)
+    tok.train_from_iterator(list(corpus), trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                                   bos_token="<s>", eos_token="<|end|>")
+                                   bos_token="<s>", eos_token=eos)
     fast.padding_side = "left"
     return fast
 
