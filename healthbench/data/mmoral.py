@@ -131,6 +131,16 @@ class ImageCells:
         return self._decoded[text]
 
 
+def _missing_fields(row: dict[str, Any], index: Any) -> str | None:
+    """Why a row cannot be a sample (no index, question or answer), or None."""
+    if index is None:
+        return "missing index"
+    for key in ("question", "answer"):
+        if not _text(row, key):
+            return f"missing {key}"
+    return None
+
+
 def _text(row: dict[str, Any], key: str) -> str | None:
     value = row.get(key)
     return None if _missing(value) else str(value)
@@ -192,13 +202,10 @@ def _opg_item(path: Path, split: str, position: int, row: dict[str, Any],
     name = _text(row, "file_name") or _text(row, "image_name")
     if name:
         meta["image_name"] = name
-    if index is None:
-        return SampleError(sample_id, where, "missing index", meta)
+    missing = _missing_fields(row, index)
+    if missing:
+        return SampleError(sample_id, where, missing, meta)
     question, answer = _text(row, "question"), _text(row, "answer")
-    if not question:
-        return SampleError(sample_id, where, "missing question", meta)
-    if not answer:
-        return SampleError(sample_id, where, "missing answer", meta)
     options: dict[str, str] = {}
     if split == "closed":
         blanks = [L for i, L in enumerate(LETTERS, 1) if _text(row, f"option{i}") is None]
@@ -271,13 +278,10 @@ def _uni_item(path: Path, position: int, row: dict[str, Any],
                             "findings": parts[1:], "tag": uni_tags(category)}
     if task in UNI_MODALITIES:
         meta["modality"] = UNI_MODALITIES[task]
-    if index is None:
-        return SampleError(sample_id, where, "missing index", meta)
+    missing = _missing_fields(row, index)
+    if missing:
+        return SampleError(sample_id, where, missing, meta)
     question, answer = _text(row, "question"), _text(row, "answer")
-    if not question:
-        return SampleError(sample_id, where, "missing question", meta)
-    if not answer:
-        return SampleError(sample_id, where, "missing answer", meta)
     try:
         sources = images.sources(row.get("image"))
     except ValueError as exc:
