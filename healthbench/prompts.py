@@ -19,12 +19,21 @@ def options_block(sample: Sample) -> str:
     return "\n".join(f"{letter}. {text}" for letter, text in sample.options.items())
 
 
-def render(prompt: PromptConfig, sample: Sample) -> str:
-    """The prompt text for one sample (the system prompt, if any, is passed separately)."""
+def render(prompt: PromptConfig, sample: Sample) -> tuple[str, str | None]:
+    """``(prompt text, system prompt or None)`` for one sample.
+
+    The system prompt is the task's ``prompt.system``, or what a builder returns when a
+    benchmark's official prompt has a per-item system turn: a builder returns the text, or a
+    ``(system, text)`` pair.
+    """
     if prompt.builder is not None:
         from healthbench.catalog import PROMPT_BUILDERS
 
-        return PROMPT_BUILDERS.get(prompt.builder)(sample)
+        built = PROMPT_BUILDERS.get(prompt.builder)(sample)
+        if isinstance(built, tuple):
+            system, text = built
+            return text, system or prompt.system
+        return built, prompt.system
     assert prompt.template is not None
     fields = {
         "question": sample.question,
@@ -40,4 +49,4 @@ def render(prompt: PromptConfig, sample: Sample) -> str:
             return str(sample.meta.get(name[5:], ""))
         return fields[name]
 
-    return _PLACEHOLDER.sub(fill, prompt.template)
+    return _PLACEHOLDER.sub(fill, prompt.template), prompt.system

@@ -45,6 +45,7 @@ def check_capabilities(model: Model, model_name: str, tasks: Sequence[TaskConfig
 class Pending:
     sample: Sample
     prompt: str
+    system: str | None = None
 
 
 @dataclass
@@ -65,7 +66,8 @@ def _prepare(task: TaskConfig, items: Sequence[Sample | SampleError], done: set[
             writer.write(error_result(task.name, item, f"bad input: {item.describe()}"))
             continue
         try:
-            pending.append(Pending(item, render(task.prompt, item)))
+            text, system = render(task.prompt, item)
+            pending.append(Pending(item, text, system))
         except Exception as exc:
             writer.write(error_result(task.name, item, f"prompt failed: {exc}"))
     writer.sync()
@@ -95,7 +97,7 @@ def _load_batch(task: TaskConfig, batch: list[Pending]) -> list[tuple[Pending, R
                           for letter, option in item.sample.options.items())
             if task.scorer == "loglikelihood" else (),
             options=dict(item.sample.options), meta=dict(item.sample.meta),
-            system=task.prompt.system)))
+            system=item.system)))
     return out
 
 

@@ -172,8 +172,9 @@ def test_labels_stay_paired_with_their_images_as_given(tmp_path: Path) -> None:
     assert [img.path.name for img in sample.images] == [
         "PMC1_f1.jpg", "PMC1_f1.jpg_0.jpg", "PMC1_f1.jpg_1.jpg", "PMC1_f1.jpg_2.jpg"]
     assert sample.meta["image_labels"] == ["Fig-0", "Fig-3", "Fig-4", "Fig-1"]
-    prompt = pmc_mi_bench_prompt(sample)
+    system, prompt = pmc_mi_bench_prompt(sample)
     assert "Fig-3: <image 2>\nFig-4: <image 3>\nFig-1: <image 4>\nCompare" in prompt
+    assert system and system not in prompt  # the official system prompt is a system turn
     assert isinstance(items[1], SampleError) and "one label per image" in items[1].message
 
 

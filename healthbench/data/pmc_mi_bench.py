@@ -170,18 +170,19 @@ def _parse_item(root: Path, path: Path, subtask: str, index: int,
 
 
 @PROMPT_BUILDERS.register("pmc_mi_bench")
-def pmc_mi_bench_prompt(sample: Sample) -> str:
-    """The official system prompt, one ``Fig-k: <image n>`` line per image, then the question.
+def pmc_mi_bench_prompt(sample: Sample) -> tuple[str | None, str]:
+    """``(official system prompt, text)``: the text is one ``Fig-k: <image n>`` line per image,
+    then the question.
 
     The official wrappers pass the system prompt as a system turn and emit one "Fig-k: <image>"
-    line per image (HealthGPT). healthbench requests carry a single prompt, so the system prompt
-    leads it; ``<image n>`` marks where image n (in ``Request.images`` order) belongs.
+    line per image (HealthGPT); ``<image n>`` marks where image n (in ``Request.images`` order)
+    belongs. The system prompt reaches models with a system turn through ``Request.system``.
     """
-    lines = [SYSTEM_PROMPTS.get(str(sample.meta.get("subtask")), "")]
-    lines += [f"{img.label or f'Image {n}'}: <image {n}>"
-              for n, img in enumerate(sample.images, start=1)]
+    lines = [f"{img.label or f'Image {n}'}: <image {n}>"
+             for n, img in enumerate(sample.images, start=1)]
     lines.append(sample.question)
-    return "\n".join(line for line in lines if line)
+    system = SYSTEM_PROMPTS.get(str(sample.meta.get("subtask"))) or None
+    return system, "\n".join(line for line in lines if line)
 
 
 # ---------------------------------------------------------------------------------------------
