@@ -678,6 +678,17 @@ def _summaries(task: Any, name: str, results: Mapping[str, Any], records: list[S
     return metrics, keys
 
 
+def _metric_info(task: Any, keys: Mapping[str, str]) -> dict[str, dict[str, bool]]:
+    """Each metric's direction as lm-eval's task declares it (its scale is left to the report
+    tools: lm-eval mixes fractions with 0-100 scores such as sacreBLEU)."""
+    try:
+        declared = dict(task.higher_is_better() or {})
+    except Exception:  # an lm-eval task without the declaration
+        return {}
+    return {out: {"higher_is_better": bool(declared[key.split(",", 1)[0]])}
+            for out, key in keys.items() if key.split(",", 1)[0] in declared}
+
+
 def _task_block(plan: LmevalPlan, name: str, task: Any, records: list[SampleResult],
                 results: Mapping[str, Any], seed: int, elapsed: float) -> dict[str, Any]:
     import lm_eval
@@ -695,6 +706,7 @@ def _task_block(plan: LmevalPlan, name: str, task: Any, records: list[SampleResu
         "scorer": "generate" if output_type == "generate_until" else "loglikelihood",
         "group_by": [], "n": len(records) - len(errors), "n_errors": len(errors),
         "n_total": len(records), "metrics": metrics, "groups": {}, "macro": {},
+        "metric_info": _metric_info(task, keys),
         "engine": {"name": "lm-eval", "version": getattr(lm_eval, "__version__", "?"),
                    "task": name, "output_type": output_type,
                    "num_fewshot": task.get_config("num_fewshot"), "metric_keys": keys},

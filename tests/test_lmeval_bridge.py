@@ -171,6 +171,8 @@ def test_numbers_equal_lm_evals_own(tmp_path, task_dir):
         pytest.approx(theirs["medtoy_mc"]["acc,none"])
     assert ours["lmeval:medtoy_gen"]["metrics"]["exact_match"]["value"] == \
         pytest.approx(theirs["medtoy_gen"]["exact_match,none"])
+    # the direction lm-eval declares travels into results.json for the report tools
+    assert ours["lmeval:medtoy_mc"]["metric_info"]["accuracy"] == {"higher_is_better": True}
 
 
 def test_replay_rescores_an_earlier_lmeval_run_identically(tmp_path, task_dir):
