@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from healthbench.models.base import Model
 from healthbench.models.hf import cut_at_stop
-from healthbench.samples_io import atomic_write_text, dumps
+from healthbench.samples_io import rewrite_samples
 from healthbench.stats import bootstrap_ci, bootstrap_mean_ci, stratified_macro_ci
 from healthbench.types import GenerationParams, Request, Response, SampleResult
 
@@ -530,7 +530,7 @@ def run(plan: LmevalPlan, model: Model, run_dir: Path, *, seed: int = 0,
     for name, task in plan.loaded["tasks"].items():
         records = _records(name, results["samples"].get(name, []), lm.errors)
         path = run_dir / block_name(name) / "samples.jsonl"
-        atomic_write_text(path, "".join(dumps(r.to_json()) + "\n" for r in records))
+        rewrite_samples(path, records)
         per_task[name] = records
         blocks[block_name(name)] = _task_block(plan, name, task, records, results, seed, elapsed)
     for group_name, group in plan.loaded["groups"].items():

@@ -6,14 +6,12 @@ kill while writing leaves the previous version in place.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
-from healthbench import __version__
 from healthbench.samples_io import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -136,7 +134,3 @@ def _row(group: str, value: str, n: int, errors: int, metrics: Mapping[str, Any]
     cells = [_fmt(metrics[m], (info.get(m) or {}).get("percent", _is_fraction(m)))
              if m in metrics else "–" for m in names]
     return f"| {group} | {value} | {n} | {errors} | " + " | ".join(cells) + " |"
-
-
-def run_is_complete(run_dir: Path) -> bool:
-    return (run_dir / "results.json").exists() and os.path.getsize(run_dir / "results.json") > 0

@@ -18,7 +18,7 @@ from healthbench.distributed import barrier, rank_and_world, rank_path, shard_pa
 from healthbench.metrics.base import Metric
 from healthbench.models.base import Model
 from healthbench.prompts import render
-from healthbench.samples_io import SamplesWriter, read_samples
+from healthbench.samples_io import SamplesWriter, read_samples, rewrite_samples
 from healthbench.scoring import MODEL_ERROR, error_result, score_sample
 from healthbench.taskconfig import TaskConfig
 from healthbench.types import Request, Response, Sample, SampleError, SampleResult
@@ -208,26 +208,22 @@ def _drop_model_errors(samples_path: Path) -> None:
     """On resume, samples that failed in the model (a timeout, a dropped connection, an OOM at
     batch 1) are retried: their records are removed before the run continues. Bad inputs and
     scoring failures are deterministic and stay recorded."""
-    from healthbench.samples_io import atomic_write_text, dumps
-
     records = read_samples(samples_path, repair=True)
     keep = [r for r in records.values() if not (r.error or "").startswith(MODEL_ERROR)]
     if len(keep) < len(records):
         log.warning("%s: retrying %d sample(s) that failed in the model", samples_path,
                     len(records) - len(keep))
-        atomic_write_text(samples_path, "".join(dumps(r.to_json()) + "\n" for r in keep))
+        rewrite_samples(samples_path, keep)
 
 
 def _merge_shards(samples_path: Path) -> None:
     """samples.jsonl + every shard → samples.jsonl (atomic), then the shards are removed."""
-    from healthbench.samples_io import atomic_write_text, dumps
-
     merged = read_samples(samples_path)
     shards = shard_paths(samples_path)
     for shard in shards:
         for sample_id, record in read_samples(shard).items():
             merged.setdefault(sample_id, record)
-    atomic_write_text(samples_path, "".join(dumps(r.to_json()) + "\n" for r in merged.values()))
+    rewrite_samples(samples_path, merged.values())
     for shard in shards:
         shard.unlink()
 

@@ -142,6 +142,11 @@ class SamplesWriter:
         self.close()
 
 
+def rewrite_samples(path: Path, records: Iterable[SampleResult]) -> None:
+    """Replace samples.jsonl with exactly ``records`` (atomically: a kill leaves the old file)."""
+    atomic_write_text(path, "".join(dumps(r.to_json()) + "\n" for r in records))
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ Choices stated once:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

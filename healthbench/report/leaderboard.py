@@ -271,11 +271,6 @@ def render_markdown(board: Leaderboard) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_leaderboard(runs: Sequence[Run]) -> str:
-    """The markdown leaderboard of ``runs`` (kept for callers of the first version)."""
-    return render_markdown(build_leaderboard(runs))
-
-
 def write_leaderboard(results_dir: Path, out: Path, html: Path | None = None,
                       references: Path | None = None, max_samples: int = 300) -> Path:
     """Write leaderboard.md (and the HTML site when ``html`` is given); returns ``out``."""
