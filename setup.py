@@ -2,7 +2,7 @@
 
 ``tasks/`` stays the single source of truth in the repository; a (non-editable) build copies
 every ``tasks/**/*.yaml`` into ``healthbench/_tasks/`` in the build tree, so wheels carry the task
-files as package data. An editable install copies nothing: ``healthbench.task_index`` reads the
+files as package data. An editable install copies nothing: ``healthbench.taskconfig.index`` reads the
 repository's ``tasks/`` folder directly. All other metadata lives in setup.cfg.
 """
 import shutil

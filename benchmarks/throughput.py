@@ -8,7 +8,7 @@ One process, one model, one synthetic OmniMedVQA-shaped workload, four measureme
    Multiple choice: one forward per sample, LM head at the last position only, argmax over the
    option letters. Open: plain HF batched ``generate`` with the dynamic cache.
 3. ``healthbench``: the real pipeline (task YAML → loader → runner with image decoding threads
-   → plugin → scoring → samples.jsonl) via ``healthbench.evaluator.evaluate``.
+   → plugin → scoring → samples.jsonl) via ``healthbench.run.evaluate.evaluate``.
 4. ``lmeval``: lm-eval's ``hf-multimodal`` on a LLaVA-layout model of the same base shapes (random
    weights saved to a folder), the same documents, the same batch size (``--skip-lmeval`` skips).
    ``hf-multimodal`` has no log-likelihood, so its multiple choice is ``generate_until`` with
@@ -91,7 +91,7 @@ def write_dataset(root: Path, n: int, question_words: int, image_sizes: list[tup
 
 
 def task_config(workload: str, open_tokens: int) -> Any:
-    from healthbench.taskconfig import parse_task
+    from healthbench.taskconfig.schema import parse_task
 
     common = {"version": "bench", "output": "text", "group_by": ["modality"],
               "dataset": {"format": "omnimedvqa", "path": "OmniMedVQA",
@@ -219,8 +219,8 @@ class Workload:
     def __init__(self, task: Any, data_root: Path, net: Any, n: int) -> None:
         from PIL import Image
 
-        from healthbench.data.prepare import load_task_data
-        from healthbench.prompts import render
+        from healthbench.run.prepare import load_task_data
+        from healthbench.taskconfig.prompts import render
 
         loaded, _ = load_task_data(task, data_root)
         self.samples = [s for s in loaded.items if hasattr(s, "options")][:n]
@@ -306,8 +306,8 @@ def prepare_raw(plugin: Any, work: Workload, batch: int) -> dict:
 
 def phase_healthbench(plugin: Any, task: Any, data_root: Path, out: Path, run_id: str,
                       batch: int | str, limit: int, meter: Meter) -> dict[str, Any]:
-    from healthbench.evaluator import RunSpec, evaluate
-    from healthbench.runner import RunSettings
+    from healthbench.run.evaluate import RunSpec, evaluate
+    from healthbench.run.runner import RunSettings
 
     spec = RunSpec(model="healthgpt", model_args={}, tasks=[task], data_root=data_root,
                    output_path=out, run_id=run_id, limit=limit,

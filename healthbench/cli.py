@@ -110,12 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from healthbench.data.base import default_data_root
-    from healthbench.evaluator import RunSpec, default_run_id, evaluate
-    from healthbench.lmeval_bridge import split_task_names
+    from healthbench.data.paths import default_data_root
+    from healthbench.run.evaluate import RunSpec, default_run_id, evaluate
+    from healthbench.run.lmeval import split_task_names
     from healthbench.models.base import parse_model_args
-    from healthbench.runner import RunSettings
-    from healthbench.task_index import TaskIndex
+    from healthbench.run.runner import RunSettings
+    from healthbench.taskconfig.index import TaskIndex
 
     names, lmeval_tasks = split_task_names(t.strip() for t in args.tasks.split(",") if t.strip())
     index = TaskIndex.build(args.include_path)
@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              f"{args.batch_size!r}") from None
     else:
         batch_size = "auto"
-    from healthbench.distributed import rank_and_world
+    from healthbench.run.distributed import rank_and_world
 
     if args.run_id is None and rank_and_world()[1] > 1:
         raise ValueError("--run-id is required under torchrun/accelerate: every process must "
@@ -157,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0  # rank 0 reports for the whole sharded run
     run_dir = spec.output_path / spec.run_id
     print((run_dir / "tables.md").read_text(encoding="utf-8"))
-    from healthbench.metrics.judge import not_scored_notes
+    from healthbench.scoring.judge import not_scored_notes
 
     for note in not_scored_notes(payload):
         print(note)
@@ -166,7 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{sum(t['n'] for t in payload['tasks'].values())} samples scored, {errors} errors; "
           f"written to {run_dir}")
     if args.leaderboard is not None:
-        from healthbench.report.leaderboard import write_leaderboard
+        from healthbench.report.publish import write_leaderboard
 
         print(f"leaderboard: {write_leaderboard(spec.output_path, args.leaderboard)}")
     failed = [name for name, t in payload["tasks"].items() if t["n"] == 0 and t["n_errors"]]
@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from healthbench.task_index import TaskIndex
+    from healthbench.taskconfig.index import TaskIndex
 
     index = TaskIndex.build(args.include_path)
     for name, task in sorted(index.tasks.items()):
@@ -190,7 +190,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from healthbench.catalog import MODELS
+    from healthbench.core.catalog import MODELS
 
     for name in MODELS.names():
         try:
@@ -208,7 +208,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if path.is_dir() and (path / "tables.md").exists():
         print((path / "tables.md").read_text(encoding="utf-8"))
         return 0
-    from healthbench.task_index import TaskIndex
+    from healthbench.taskconfig.index import TaskIndex
 
     index = TaskIndex.build(args.include_path)
     if args.name in index.groups:
@@ -221,7 +221,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from healthbench.report.leaderboard import main
+    from healthbench.report.publish import main
 
     return main(args)
 
@@ -247,11 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from healthbench.data.base import DatasetMissingError, UnsafePathError
+    from healthbench.data.paths import DatasetMissingError, UnsafePathError
     from healthbench.models.base import ModelArgsError
-    from healthbench.registry import UnknownNameError
-    from healthbench.runner import CapabilityError
-    from healthbench.taskconfig import TaskConfigError
+    from healthbench.core.registry import UnknownNameError
+    from healthbench.run.runner import CapabilityError
+    from healthbench.taskconfig.schema import TaskConfigError
 
     user_errors = (TaskConfigError, ModelArgsError, UnknownNameError, CapabilityError,
                    DatasetMissingError, UnsafePathError, FileNotFoundError, ValueError)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from healthbench.stats import bootstrap_ci, bootstrap_mean_ci, stratified_macro_ci
+from healthbench.scoring.stats import bootstrap_ci, bootstrap_mean_ci, stratified_macro_ci
 
 
 def _covers(ci: list, truth: float) -> bool:
@@ -72,9 +72,9 @@ def test_same_seed_same_interval_other_seed_other_interval() -> None:
 
 def test_corpus_metric_interval_through_registered_metric() -> None:
     """A registered corpus metric (micro-F1) gets a reproducible interval around its value."""
-    from healthbench.aggregate import metric_summary
-    from healthbench.catalog import METRICS
-    from healthbench.types import SampleResult
+    from healthbench.scoring.aggregate import metric_summary
+    from healthbench.core.catalog import METRICS
+    from healthbench.core.types import SampleResult
 
     rng = np.random.default_rng(3)
     truth = (rng.random((60, 5)) < 0.4).astype(int)
@@ -94,9 +94,9 @@ def test_no_scores_no_interval(empty: list) -> None:
 
 
 def test_no_macro_interval_is_claimed_when_a_group_has_one_sample() -> None:
-    from healthbench.aggregate import summarize_task
-    from healthbench.metrics.base import Metric
-    from healthbench.types import SampleResult
+    from healthbench.scoring.aggregate import summarize_task
+    from healthbench.scoring.base import Metric
+    from healthbench.core.types import SampleResult
 
     def rec(i: int, group: str, score: float) -> SampleResult:
         return SampleResult(id=str(i), task="t", target=None, response=None, parsed=None,

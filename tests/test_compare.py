@@ -274,7 +274,7 @@ def _write_report_run(path: Path, predictions: list[str]) -> Path:
 
 
 def test_corpus_metrics_are_recomputed_by_their_metric_object(tmp_path, monkeypatch) -> None:
-    from healthbench.metrics.base import Metric
+    from healthbench.scoring.base import Metric
     from healthbench.report import compare as compare_module
 
     calls = []
@@ -307,9 +307,9 @@ def test_metrics_option_restricts_the_gate(runs) -> None:
 
 
 def test_slices_follow_the_aggregation_rule_for_list_valued_meta(tmp_path) -> None:
-    from healthbench.aggregate import summarize_task
-    from healthbench.catalog import METRICS
-    from healthbench.types import SampleResult
+    from healthbench.scoring.aggregate import summarize_task
+    from healthbench.core.catalog import METRICS
+    from healthbench.core.types import SampleResult
 
     tags = [["caries"], ["caries", "implant"], [], None, "implant"]
     records = [SampleResult(id=str(i), task="t", target="A", response="A", parsed="A",

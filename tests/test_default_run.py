@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from healthbench.evaluator import RunSpec, evaluate
+from healthbench.run.evaluate import RunSpec, evaluate
 from healthbench.models.tiny import TinyVLM
-from healthbench.runner import RunSettings
-from healthbench.task_index import TaskIndex
+from healthbench.run.runner import RunSettings
+from healthbench.taskconfig.index import TaskIndex
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from healthbench.catalog import MODELS
-from healthbench.task_index import TaskIndex
+from healthbench.core.catalog import MODELS
+from healthbench.taskconfig.index import TaskIndex
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

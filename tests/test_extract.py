@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from healthbench.catalog import EXTRACTORS
-from healthbench.metrics.base import UNPARSED
-from healthbench.metrics.extract import choice_letter
-from healthbench.types import Sample
+from healthbench.core.catalog import EXTRACTORS
+from healthbench.scoring.base import UNPARSED
+from healthbench.scoring.extract import choice_letter
+from healthbench.core.types import Sample
 
 OPTIONS = {"A": "Pneumonia", "B": "Pleural effusion", "C": "Edema", "D": "Viral pneumonia"}
 SAMPLE = Sample(id="q1", question="What is shown?", options=OPTIONS, target="B")
@@ -113,7 +113,7 @@ def _reference_judge(choices: list[str], answer: str, response: str) -> bool:
     ``parse_response``/``extract``/mathruler helpers), the oracle for the letter derivation."""
     import difflib
 
-    from healthbench.metrics.medevalkit import last_boxed, between_tags
+    from healthbench.scoring.medevalkit import last_boxed, between_tags
 
     def parse(resp: str) -> str:
         resp = resp.lower()
@@ -165,7 +165,7 @@ MEK_RESPONSES = [
 @pytest.mark.parametrize("response", MEK_RESPONSES)
 @pytest.mark.parametrize("prefix", [True, False])
 def test_medevalkit_letter_agrees_with_reference_judge(response: str, prefix: bool) -> None:
-    from healthbench.metrics.medevalkit import medevalkit_choice
+    from healthbench.scoring.medevalkit import medevalkit_choice
 
     letter = medevalkit_choice(response, SAMPLE, letter_prefix=prefix, answer_tag=False)
     choices = [f"{k}. {v}" if prefix else v for k, v in OPTIONS.items()]
@@ -176,7 +176,7 @@ def test_medevalkit_letter_agrees_with_reference_judge(response: str, prefix: bo
 def test_medevalkit_agrees_on_random_responses() -> None:
     import random
 
-    from healthbench.metrics.medevalkit import medevalkit_choice
+    from healthbench.scoring.medevalkit import medevalkit_choice
 
     rng = random.Random(7)
     vocab = ["a", "b", "c", "d", "A", "B.", "(C)", "answer:", "answer is", "edema", "pleural",
@@ -191,7 +191,7 @@ def test_medevalkit_agrees_on_random_responses() -> None:
 
 
 def test_medevalkit_guesses_where_choice_letter_declines() -> None:
-    from healthbench.metrics.medevalkit import medevalkit_choice
+    from healthbench.scoring.medevalkit import medevalkit_choice
 
     assert choice_letter("", SAMPLE) is UNPARSED
     assert medevalkit_choice("", SAMPLE) == "A"  # all similarities 0 → first option
@@ -199,6 +199,6 @@ def test_medevalkit_guesses_where_choice_letter_declines() -> None:
 
 
 def test_medevalkit_reads_answer_tag_first() -> None:
-    from healthbench.metrics.medevalkit import medevalkit_choice
+    from healthbench.scoring.medevalkit import medevalkit_choice
 
     assert medevalkit_choice("<think>A?</think><answer>C</answer>", SAMPLE) == "C"

@@ -13,10 +13,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthbench.catalog import EXTRACTORS, LOADERS
-from healthbench.data.base import DatasetMissingError, LoadedDataset
-from healthbench.metrics.base import UNPARSED
-from healthbench.types import Sample, SampleError
+from healthbench.core.catalog import EXTRACTORS, LOADERS
+from healthbench.data.paths import DatasetMissingError, LoadedDataset
+from healthbench.scoring.base import UNPARSED
+from healthbench.core.types import Sample, SampleError
 
 FIELDS = ["question", "gt_answer", "image_path", "option_A", "option_B", "option_C", "option_D",
           "modality_type", "modality", "question_type", "qid", "img_name", "answer",
@@ -175,7 +175,7 @@ FUZZ = settings(max_examples=25, deadline=None,
        open_=st.one_of(table(OPG_COLUMNS, "\t"), st.binary(max_size=80)),
        uni=st.one_of(table(UNI_COLUMNS, "\t"), st.binary(max_size=80)))
 def test_mmoral_tsv_loaders_survive_any_content(tmp_path_factory, closed, open_, uni) -> None:
-    from healthbench.data.mmoral import OPG_FILES, UNI_FILE
+    from healthbench.suites.mmoral.loader import OPG_FILES, UNI_FILE
 
     opg = tmp_path_factory.mktemp("opg")
     for name, content in ((OPG_FILES["closed"], closed), (OPG_FILES["open"], open_)):
@@ -207,7 +207,7 @@ def test_pmc_vqa_csv_loader_survives_any_content(tmp_path_factory, content) -> N
     check_loader(root, "pmc_vqa", {})
 
 
-from healthbench.labelers.chexpert import CHEXPERT_LABELS  # noqa: E402
+from healthbench.suites.mimic_cxr.labels import CHEXPERT_LABELS  # noqa: E402
 
 SPLIT_COLUMNS = ["dicom_id", "study_id", "subject_id", "split"]
 
@@ -219,7 +219,7 @@ SPLIT_COLUMNS = ["dicom_id", "study_id", "subject_id", "split"]
        findings=st.one_of(csv_table(["id", "image", "findings"]), st.binary(max_size=80)))
 def test_cxr_csv_loaders_survive_any_content(tmp_path_factory, split, labels,
                                              findings) -> None:
-    from healthbench.data.mimic_cxr import CHEXPERT_CSV, SPLIT_CSV
+    from healthbench.suites.mimic_cxr.loader import CHEXPERT_CSV, SPLIT_CSV
 
     def put(path: Path, content) -> None:
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)

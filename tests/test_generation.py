@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from healthbench.evaluator import RunSpec, evaluate
+from healthbench.run.evaluate import RunSpec, evaluate
 from healthbench.models.base import Model
-from healthbench.runner import RunSettings
-from healthbench.task_index import TaskIndex
-from healthbench.types import Response
+from healthbench.run.runner import RunSettings
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import Response
 
 WANG = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
 
@@ -133,8 +133,8 @@ def test_synthrad_protocol_equals_the_challenge_formulas(tmp_path: Path) -> None
 
 
 def test_native_protocol_equals_skimage_on_int16_ct(tmp_path: Path) -> None:
-    from healthbench.metrics.fidelity import measure, prepare_native
-    from healthbench.types import ImageSource
+    from healthbench.suites.generation.metrics import measure, prepare_native
+    from healthbench.core.types import ImageSource
 
     task1 = write_synthrad(tmp_path)
     ct_path = task1 / "brain" / "1BA001" / "ct.nii.gz"
@@ -194,7 +194,7 @@ def test_wrong_size_or_dtype_is_a_per_sample_error(tmp_path: Path, output, messa
 
 def test_text_only_model_is_refused_for_image_tasks(tmp_path: Path) -> None:
     from healthbench.models.tiny import TinyVLM
-    from healthbench.runner import CapabilityError, check_capabilities
+    from healthbench.run.runner import CapabilityError, check_capabilities
 
     tasks = TaskIndex.build().resolve(["reconstruction"])
     with pytest.raises(CapabilityError, match="needs image"):

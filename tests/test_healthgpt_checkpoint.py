@@ -18,7 +18,7 @@ from healthbench.models.base import create_model
 from healthbench.models.healthgpt.checkpoint import CheckpointError
 from healthbench.models.healthgpt.tiny import TINY_VQGAN
 from healthbench.models.healthgpt.vqgan import VQGANDecoder
-from healthbench.types import Request
+from healthbench.core.types import Request
 
 PHI3_LINEARS = [("self_attn", "qkv_proj"), ("self_attn", "o_proj"), ("mlp", "gate_up_proj"),
                 ("mlp", "down_proj")]

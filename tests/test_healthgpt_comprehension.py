@@ -6,11 +6,11 @@ from plugin_fixtures import noise_image, one_torch_thread
 
 torch = pytest.importorskip("torch")
 
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import ModelArgsError, create_model
 from healthbench.models.healthgpt.templates import get_template
 from healthbench.models.healthgpt.vision import clip_patch_features, expand_to_square
-from healthbench.types import GenerationParams, Request
+from healthbench.core.types import GenerationParams, Request
 
 GEN = GenerationParams(max_new_tokens=6)
 

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 from healthbench.models.base import create_model
 from healthbench.models.healthgpt.imagegen import parse_image_tokens
-from healthbench.types import GenerationParams, Request
+from healthbench.core.types import GenerationParams, Request
 
 TEXT = [Request(task="t", sample_id=f"q{i}", prompt="Which organ is shown? " * (i + 1),
                 images=tuple(noise_image(i) for _ in range(i % 2)),

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from healthbench.models.base import create_model
 from healthbench.models.healthgpt import tiny
 from healthbench.models.healthgpt.checkpoint import CheckpointError
-from healthbench.types import GenerationParams, Request
+from healthbench.core.types import GenerationParams, Request
 
 LINEARS = {"phi3": [("self_attn", "qkv_proj"), ("self_attn", "o_proj"), ("mlp", "gate_up_proj"),
                     ("mlp", "down_proj")],

@@ -13,7 +13,7 @@ from plugin_fixtures import noise_image, one_torch_thread
 torch = pytest.importorskip("torch")
 
 from healthbench.models.base import ModelArgsError, create_model
-from healthbench.types import GenerationParams, Request
+from healthbench.core.types import GenerationParams, Request
 
 
 @pytest.fixture(scope="module", autouse=True)

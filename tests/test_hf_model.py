@@ -5,7 +5,7 @@ import pytest
 from plugin_fixtures import build_tiny_llava, build_tiny_qwen2vl, noise_image, one_torch_thread
 
 from healthbench.models.base import ModelArgsError, create_model
-from healthbench.types import GenerationParams, Request
+from healthbench.core.types import GenerationParams, Request
 
 GEN = GenerationParams(max_new_tokens=5)
 

@@ -28,10 +28,10 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright's python package is not installed "
     "(pip install playwright; the browser comes from Debian, never from playwright install)")
 
-from healthbench.evaluator import RunSpec, evaluate  # noqa: E402
-from healthbench.report.leaderboard import write_leaderboard  # noqa: E402
-from healthbench.samples_io import read_samples  # noqa: E402
-from healthbench.task_index import TaskIndex  # noqa: E402
+from healthbench.run.evaluate import RunSpec, evaluate  # noqa: E402
+from healthbench.report.publish import write_leaderboard  # noqa: E402
+from healthbench.results.samples import read_samples  # noqa: E402
+from healthbench.taskconfig.index import TaskIndex  # noqa: E402
 
 TASK = "omnimedvqa_sample"
 GEN_TASK = "reconstruction_sample"  # output: image; each sample gets an input|output|ref strip

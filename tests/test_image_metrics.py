@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from healthbench.catalog import METRICS
-from healthbench.metrics.image import mse, psnr, ssim
-from healthbench.types import Response, Sample
+from healthbench.core.catalog import METRICS
+from healthbench.scoring.image import mse, psnr, ssim
+from healthbench.core.types import Response, Sample
 
 TOL = 1e-6
 
@@ -91,7 +91,7 @@ def test_pair_range_clips_before_scoring() -> None:
 def test_metric_reads_reference_image_source(tmp_path) -> None:
     from PIL import Image
 
-    from healthbench.types import ImageSource
+    from healthbench.core.types import ImageSource
 
     pred, ref, _ = _pair("uint8", 2)
     Image.fromarray(ref).save(tmp_path / "ref.png")

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from healthbench.evaluator import RunSpec, build_metrics, evaluate
-from healthbench.metrics.judge import (Judge, JudgeMetric, bind_judge, llm_judge, parse_score,
+from healthbench.run.evaluate import RunSpec, build_metrics, evaluate
+from healthbench.run.judge_client import Judge
+from healthbench.scoring.judge import (JudgeMetric, bind_judge, llm_judge, parse_score,
                                        render_judge_prompt)
 from healthbench.models.baselines import RandomModel
-from healthbench.runner import RunSettings
-from healthbench.samples_io import read_samples
-from healthbench.task_index import TaskIndex
-from healthbench.taskconfig import parse_task
+from healthbench.run.runner import RunSettings
+from healthbench.results.samples import read_samples
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.taskconfig.schema import parse_task
 from tests.helpers import write_png
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from healthbench.catalog import METRICS
-from healthbench.metrics.labels import label_matrices, prf
-from healthbench.types import SampleResult
+from healthbench.core.catalog import METRICS
+from healthbench.scoring.labels import label_matrices, prf
+from healthbench.core.types import SampleResult
 
 
 def _records(y_true: np.ndarray, y_pred: list) -> list[SampleResult]:

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from healthbench import catalog
-from healthbench.labelers.chexpert import (BLANK, CHEXBERT_HEAD_ORDER, CHEXPERT_LABELS,
+from healthbench.core import catalog
+from healthbench.suites.mimic_cxr.labels import (BLANK, CHEXBERT_HEAD_ORDER, CHEXPERT_LABELS,
                                            NEGATIVE, POSITIVE, UNCERTAIN, LabelerError,
                                            get_labeler)
-from healthbench.labelers.rules import label_report
+from healthbench.suites.mimic_cxr.rules_labeler import label_report
 
 P, N, U = POSITIVE, NEGATIVE, UNCERTAIN
 
@@ -87,7 +87,7 @@ def _tiny_chexbert(folder: Path):
     import torch
     from transformers import BertConfig, BertTokenizer
 
-    from healthbench.labelers.chexbert import build_chexbert_module
+    from healthbench.suites.mimic_cxr.chexbert import build_chexbert_module
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(WORDS) + 5, hidden_size=64, num_hidden_layers=2,
@@ -139,7 +139,7 @@ def test_chexbert_codes_are_the_argmax_of_a_plain_forward_pass(tmp_path: Path) -
         if "linear_heads" in key:
             state[key] = torch.randn_like(state[key]) * 5
     torch.save({"model_state_dict": state}, ckpt)
-    from healthbench.labelers.chexbert import (CheXbertLabeler, bert_config_from_state,
+    from healthbench.suites.mimic_cxr.chexbert import (CheXbertLabeler, bert_config_from_state,
                                                build_chexbert_module)
 
     labeler = CheXbertLabeler(checkpoint=str(ckpt), tokenizer=str(vocab), device="cpu")

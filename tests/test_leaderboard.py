@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from healthbench.aggregate import summarize_task
-from healthbench.catalog import METRICS
+from healthbench.scoring.aggregate import summarize_task
+from healthbench.core.catalog import METRICS
 from healthbench.cli import main as cli_main
-from healthbench.report.leaderboard import build_leaderboard, render_markdown, write_leaderboard
+from healthbench.report.leaderboard import build_leaderboard, render_markdown
+from healthbench.report.publish import write_leaderboard
 from healthbench.report.references import ReferenceError, load_references
 from healthbench.report.runs import load_runs, model_size
-from healthbench.samples_io import SamplesWriter
-from healthbench.types import SampleResult
+from healthbench.results.samples import SamplesWriter
+from healthbench.core.types import SampleResult
 
 MODALITIES = ("CT", "MR", "US")
 

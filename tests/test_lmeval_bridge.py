@@ -16,11 +16,11 @@ from typing import Sequence
 import pytest
 from plugin_fixtures import one_torch_thread
 
-from healthbench import lmeval_bridge
+from healthbench.run import lmeval as lmeval_bridge
 from healthbench.cli import main
-from healthbench.evaluator import RunSpec, evaluate
+from healthbench.run.evaluate import RunSpec, evaluate
 from healthbench.models.base import Model
-from healthbench.types import Request, Response
+from healthbench.core.types import Request, Response
 
 CHOICES = ["yes", "no", "maybe"]
 N_DOCS = 6

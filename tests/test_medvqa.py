@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from healthbench.data.base import DatasetMissingError
-from healthbench.data.medvqa import (load_pathvqa, load_pmc_vqa, load_slake, load_vqa_rad,
+from healthbench.data.paths import DatasetMissingError
+from healthbench.suites.medvqa.loader import (load_pathvqa, load_pmc_vqa, load_slake, load_vqa_rad,
                                      slake_prompt, yes_no_prompt)
-from healthbench.evaluator import RunSpec, evaluate
-from healthbench.metrics.medvqa import closed_correct, token_recall
-from healthbench.runner import RunSettings
-from healthbench.task_index import TaskIndex
-from healthbench.types import Sample, SampleError
+from healthbench.run.evaluate import RunSpec, evaluate
+from healthbench.suites.medvqa.metrics import closed_correct, token_recall
+from healthbench.run.runner import RunSettings
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import Sample, SampleError
 from tests.helpers import write_png
 
 TASK_DIRS = [Path(__file__).resolve().parent.parent / "tasks" / d

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from healthbench.data.base import DatasetMissingError
-from healthbench.data.mimic_cxr import (load_cxr_findings, load_mimic_cxr, reference_text)
-from healthbench.evaluator import RunSpec, evaluate
-from healthbench.labelers.chexpert import CHEXPERT_LABELS, NEGATIVE, POSITIVE, UNCERTAIN
-from healthbench.metrics.chexpert import f1_scores
-from healthbench.runner import RunSettings
-from healthbench.task_index import TaskIndex
-from healthbench.types import SampleError
+from healthbench.data.paths import DatasetMissingError
+from healthbench.suites.mimic_cxr.loader import (load_cxr_findings, load_mimic_cxr, reference_text)
+from healthbench.run.evaluate import RunSpec, evaluate
+from healthbench.suites.mimic_cxr.labels import CHEXPERT_LABELS, NEGATIVE, POSITIVE, UNCERTAIN
+from healthbench.suites.mimic_cxr.metrics import f1_scores
+from healthbench.run.runner import RunSettings
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import SampleError
 
 from helpers import write_png
 
@@ -236,7 +236,7 @@ def test_simple_findings_table_and_unix_rows(tmp_path: Path) -> None:
 
 def test_bundled_sample_is_official_format_and_its_reference_scores_perfectly(
         sample_data_root: Path, tmp_path: Path) -> None:
-    from healthbench.data.prepare import load_task_data
+    from healthbench.run.prepare import load_task_data
 
     task = TaskIndex.build().resolve(["mimic_cxr_sample"])[0]
     loaded, _ = load_task_data(task, sample_data_root)

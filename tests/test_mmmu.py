@@ -14,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from healthbench.data.base import DatasetMissingError
-from healthbench.data.mmmu import HEALTH_SUBJECTS, load_mmmu, mmmu_prompt
-from healthbench.evaluator import RunSpec, evaluate
-from healthbench.metrics.mmmu import open_is_correct, parse_choice, parse_open
-from healthbench.runner import RunSettings
-from healthbench.task_index import TaskIndex
-from healthbench.types import Sample, SampleError
+from healthbench.data.paths import DatasetMissingError
+from healthbench.suites.mmmu.loader import HEALTH_SUBJECTS, load_mmmu, mmmu_prompt
+from healthbench.run.evaluate import RunSpec, evaluate
+from healthbench.suites.mmmu.metrics import open_is_correct, parse_choice, parse_open
+from healthbench.run.runner import RunSettings
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import Sample, SampleError
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks" / "mmmu_med"
 
@@ -306,7 +306,7 @@ STREAM = ["A", "A", "C", "B", "B", "B"]
 def official_records(unparsed: set[int], n: int = 10) -> list:
     """Four-option multiple-choice records in official order; ``unparsed`` ids fall back. The
     targets are the letters the official stream gives when q0..q5 all fall back."""
-    from healthbench.types import SampleResult
+    from healthbench.core.types import SampleResult
 
     return [SampleResult(id=f"q{i}", task="mmmu_med", target=STREAM[i] if i < 6 else "A",
                          response="", parsed=None if i in unparsed else "A", scores={},
@@ -316,7 +316,7 @@ def official_records(unparsed: set[int], n: int = 10) -> list:
 
 
 def test_official_accuracy_depends_only_on_the_records_scored() -> None:
-    from healthbench.metrics.mmmu import mmmu_accuracy
+    from healthbench.suites.mmmu.metrics import mmmu_accuracy
 
     run_a, run_b = official_records({0, 1, 2, 3, 4, 5}), official_records({3, 4, 5})
     fresh = mmmu_accuracy(mode="official").corpus(run_a)

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from healthbench.data.mmoral import load_mmoral_opg, load_mmoral_uni, mmoral_opg_prompt
-from healthbench.evaluator import RunSpec, evaluate
-from healthbench.metrics.mmoral import mmoral_opg_answer, official_random_letter
-from healthbench.runner import RunSettings
-from healthbench.samples_io import read_samples
-from healthbench.task_index import TaskIndex
-from healthbench.types import Sample, SampleError
+from healthbench.suites.mmoral.loader import load_mmoral_opg, load_mmoral_uni, mmoral_opg_prompt
+from healthbench.run.evaluate import RunSpec, evaluate
+from healthbench.suites.mmoral.metrics import mmoral_opg_answer, official_random_letter
+from healthbench.run.runner import RunSettings
+from healthbench.results.samples import read_samples
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import Sample, SampleError
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks" / "mmoral"
 # sha256 of the official prompt builders' output with the fields left as {question}, {answer},
@@ -391,7 +391,7 @@ def test_uni_loader_keeps_several_images_in_order(tmp_path: Path) -> None:
 
 
 def test_uni_file_outside_the_dataset_folder_is_refused(tmp_path: Path) -> None:
-    from healthbench.data.base import UnsafePathError
+    from healthbench.data.paths import UnsafePathError
 
     root = write_uni(tmp_path / "data")
     outside = root.parent / "x.tsv"

@@ -30,7 +30,7 @@ import pytest
 from plugin_fixtures import ChatServer, build_tiny_llava, noise_image, one_torch_thread
 
 from healthbench.models.base import CAPABILITIES, Model, create_model
-from healthbench.types import GenerationParams, Request, Response
+from healthbench.core.types import GenerationParams, Request, Response
 
 GEN = GenerationParams(max_new_tokens=4)
 OPTIONS = {"A": "CT", "B": "MRI", "C": "X-ray", "D": "Ultrasound"}

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from healthbench.data.base import DatasetMissingError
-from healthbench.data.omnimedvqa import load_omnimedvqa
-from healthbench.evaluator import RunSpec, evaluate
-from healthbench.runner import RunSettings
-from healthbench.samples_io import read_samples
-from healthbench.task_index import TaskIndex
-from healthbench.types import Sample, SampleError
+from healthbench.data.paths import DatasetMissingError
+from healthbench.suites.omnimedvqa.loader import load_omnimedvqa
+from healthbench.run.evaluate import RunSpec, evaluate
+from healthbench.run.runner import RunSettings
+from healthbench.results.samples import read_samples
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import Sample, SampleError
 from tests.helpers import omnimed_item, write_png
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks" / "omnimedvqa"

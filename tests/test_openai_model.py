@@ -8,7 +8,7 @@ import pytest
 from plugin_fixtures import ChatServer, ServerBehaviour, noise_image
 
 from healthbench.models.base import ModelArgsError, create_model, public_args
-from healthbench.types import GenerationParams, Request
+from healthbench.core.types import GenerationParams, Request
 
 FAST = dict(timeout=2.0, max_retries=3, backoff=0.01, max_backoff=0.05)
 

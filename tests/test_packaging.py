@@ -71,7 +71,7 @@ def test_installed_wheel_finds_its_builtin_tasks(wheel: Path, tmp_path: Path) ->
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
-    code = ("import healthbench, healthbench.task_index as t; i = t.TaskIndex.build(); "
+    code = ("import healthbench, healthbench.taskconfig.index as t; i = t.TaskIndex.build(); "
             "print(healthbench.__file__); print(t.BUILTIN_TASKS_DIR); "
             "print(len(i.tasks), len(i.groups))")
     env = {**os.environ, "PYTHONPATH": str(site)}
@@ -82,7 +82,7 @@ def test_installed_wheel_finds_its_builtin_tasks(wheel: Path, tmp_path: Path) ->
     assert Path(module_file).is_relative_to(site), module_file
     assert Path(tasks_dir) == (site / "healthbench" / "_tasks").resolve()
 
-    from healthbench.task_index import BUILTIN_TASKS_DIR, TaskIndex
+    from healthbench.taskconfig.index import BUILTIN_TASKS_DIR, TaskIndex
     assert BUILTIN_TASKS_DIR == REPO / "tasks"  # the checkout reads tasks/ itself
     repo_index = TaskIndex.build()
     assert counts == f"{len(repo_index.tasks)} {len(repo_index.groups)}"

@@ -1,4 +1,4 @@
-"""healthbench.paired against scipy (and statsmodels values computed once and written down)."""
+"""healthbench.scoring.paired against scipy (and statsmodels values computed once and written down)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,12 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from healthbench.metrics.base import Metric
-from healthbench.paired import (MCNEMAR, PAIRED_BOOTSTRAP, PAIRED_T, compare_metric,
+from healthbench.scoring.base import Metric
+from healthbench.scoring.paired import (MCNEMAR, PAIRED_BOOTSTRAP, PAIRED_T, compare_metric,
                                 compare_scores, holm, mcnemar_exact, pair_records,
                                 paired_bootstrap_mean, paired_bootstrap_statistic,
                                 paired_t_test, stable_seed)
-from healthbench.types import SampleResult
+from healthbench.core.types import SampleResult
 
 
 def _binary_pairs(b: int, c: int, both: int, neither: int) -> tuple[list[float], list[float]]:

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from healthbench.catalog import MODELS
-from healthbench.evaluator import RunSpec, evaluate
+from healthbench.core.catalog import MODELS
+from healthbench.run.evaluate import RunSpec, evaluate
 from healthbench.models.base import ModelArgsError, create_model, parse_model_args
-from healthbench.runner import RunSettings
-from healthbench.task_index import TaskIndex
+from healthbench.run.runner import RunSettings
+from healthbench.taskconfig.index import TaskIndex
 from tests.helpers import omnimed_item, task_yaml, write_omnimed
 
 PLUGIN = '''
 from healthbench.models.base import Model
-from healthbench.types import Response
+from healthbench.core.types import Response
 
 class AlwaysB(Model):
     """A third-party model that always answers B."""
@@ -123,7 +123,7 @@ def test_secrets_in_model_args_are_redacted(tmp_path: Path) -> None:
 
 def test_task_system_prompt_reaches_the_model(tmp_path: Path) -> None:
     from healthbench.models.base import Model
-    from healthbench.types import Response
+    from healthbench.core.types import Response
 
     class Recorder(Model):
         capabilities = frozenset({"text"})

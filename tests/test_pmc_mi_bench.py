@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from nltk.translate.bleu_score import sentence_bleu
 
-from healthbench.data.base import DatasetMissingError
-from healthbench.data.pmc_mi_bench import (SUBTASK_FILES, load_pmc_mi_bench,
+from healthbench.data.paths import DatasetMissingError
+from healthbench.suites.pmc_mi_bench.loader import (SUBTASK_FILES, load_pmc_mi_bench,
                                            parse_choice_options, pmc_mi_bench_prompt)
-from healthbench.evaluator import RunSpec, evaluate
-from healthbench.metrics.pmc_mi_bench import (bleu4, bleu_tokens, judge_multi_choice,
+from healthbench.run.evaluate import RunSpec, evaluate
+from healthbench.suites.pmc_mi_bench.metrics import (bleu4, bleu_tokens, judge_multi_choice,
                                               official_options, rouge_l, token_f1)
-from healthbench.runner import RunSettings
-from healthbench.task_index import TaskIndex
-from healthbench.types import SampleError
+from healthbench.run.runner import RunSettings
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import SampleError
 
 from helpers import write_png
 
@@ -229,7 +229,7 @@ def test_rouge_l_agrees_with_the_rouge_package() -> None:
 
 
 def test_exact_match_and_token_f1_follow_the_official_definitions() -> None:
-    from healthbench.metrics.pmc_mi_bench import exact_match
+    from healthbench.suites.pmc_mi_bench.metrics import exact_match
 
     assert exact_match(" Four panels. ", "four PANELS.") == 1.0
     assert token_f1("a b c", "a b d d") == pytest.approx(2 * (2 / 3) * (2 / 3) / (4 / 3))
@@ -270,7 +270,7 @@ def test_missing_dataset_names_the_expected_layout(tmp_path: Path) -> None:
 def test_bundled_sample_is_official_format_and_gold_answers_score_perfectly(
         sample_data_root: Path, tmp_path: Path) -> None:
     tasks = TaskIndex.build().resolve(["pmc_mi_bench_sample"])
-    from healthbench.data.prepare import load_task_data
+    from healthbench.run.prepare import load_task_data
 
     responses = {}
     total = 0
@@ -296,8 +296,8 @@ def test_bundled_sample_is_official_format_and_gold_answers_score_perfectly(
 def test_choice_macro_f1_keeps_bare_letters_and_matches_sklearn() -> None:
     from sklearn.metrics import f1_score
 
-    from healthbench.catalog import METRICS
-    from healthbench.types import SampleResult
+    from healthbench.core.catalog import METRICS
+    from healthbench.core.types import SampleResult
 
     rows = [("A", "A"), ("A", "B"), ("B", "B"), ("C", " C "), ("D", "D."), ("D", "answer: D")]
     records = [SampleResult(id=str(i), task="t", target=t, response=r, parsed=None, scores={},

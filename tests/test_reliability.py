@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from healthbench.data.base import UnsafePathError, resolve_inside
+from healthbench.data.paths import UnsafePathError, resolve_inside
 from healthbench.data.images import ImageError, load_image, read_pixels
-from healthbench.evaluator import RunSpec, evaluate
+from healthbench.run.evaluate import RunSpec, evaluate
 from healthbench.models.base import Model
-from healthbench.runner import RunSettings
-from healthbench.samples_io import DiskFullError, SamplesWriter, read_samples
-from healthbench.task_index import TaskIndex
-from healthbench.types import ImageSource, Response
+from healthbench.run.runner import RunSettings
+from healthbench.results.samples import DiskFullError, SamplesWriter, read_samples
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.core.types import ImageSource, Response
 from tests.helpers import omnimed_item, task_yaml, write_omnimed
 
 
@@ -231,7 +231,7 @@ def test_non_utf8_and_huge_text_fields_do_not_stop_the_run(tmp_path: Path) -> No
 
 
 def test_nan_and_inf_never_reach_the_json_files(tmp_path: Path) -> None:
-    from healthbench.samples_io import dumps
+    from healthbench.results.samples import dumps
 
     line = dumps({"scores": {"a": float("nan"), "b": float("inf"), "c": 1.0}})
     assert json.loads(line) == {"scores": {"a": None, "b": None, "c": 1.0}}
@@ -272,8 +272,8 @@ def test_json_with_duplicate_keys_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_nan_and_inf_in_reference_labels_are_handled_explicitly() -> None:
-    from healthbench.data.mimic_cxr import csv_labels
-    from healthbench.labelers.chexpert import BLANK, CHEXPERT_LABELS
+    from healthbench.suites.mimic_cxr.loader import csv_labels
+    from healthbench.suites.mimic_cxr.labels import BLANK, CHEXPERT_LABELS
 
     row = {name: "" for name in CHEXPERT_LABELS}
     assert csv_labels({**row, "Edema": "nan"}, "negative")["Edema"] == BLANK  # pandas' blank
@@ -284,8 +284,8 @@ def test_nan_and_inf_in_reference_labels_are_handled_explicitly() -> None:
 
 
 def test_a_sample_builder_never_deletes_a_folder_it_did_not_build(tmp_path: Path) -> None:
-    from healthbench.data.prepare import SampleTargetError, ensure_sample_data
-    from healthbench.taskconfig import parse_task
+    from healthbench.run.prepare import SampleTargetError, ensure_sample_data
+    from healthbench.taskconfig.schema import parse_task
 
     precious = tmp_path / "root" / "Mine"
     precious.mkdir(parents=True)

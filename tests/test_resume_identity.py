@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from healthbench.cli import main
-from healthbench.evaluator import default_run_id
+from healthbench.run.evaluate import default_run_id
 from tests.helpers import omnimed_item, task_yaml, write_omnimed
 
 
@@ -73,7 +73,7 @@ def test_missing_data_fails_before_the_model_is_loaded(tmp_path: Path, capsys,
     def explode(*args, **kwargs):
         raise AssertionError("the model was loaded before the data was checked")
 
-    monkeypatch.setattr("healthbench.evaluator.create_model", explode)
+    monkeypatch.setattr("healthbench.run.evaluate.create_model", explode)
     assert run(tmp_path, "random") == 2
     assert "OmniMedVQA not found" in capsys.readouterr().err
     assert base  # the module imported fine

@@ -18,9 +18,9 @@ N_ITEMS = 24
 
 DRIVER = r'''
 import hashlib, os, sys, time
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model
-from healthbench.types import Response
+from healthbench.core.types import Response
 
 @MODELS.register("slow_hash")
 class SlowHash(Model):

@@ -96,9 +96,9 @@ def test_unknown_model_and_bad_model_args_are_clear(tasks: Path, capsys) -> None
 
 
 def test_a_model_that_raises_loses_only_the_failing_sample(tasks: Path) -> None:
-    from healthbench.catalog import MODELS
+    from healthbench.core.catalog import MODELS
     from healthbench.models.base import Model
-    from healthbench.types import Response
+    from healthbench.core.types import Response
 
     class Flaky(Model):
         capabilities = frozenset({"text"})

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from healthbench.task_index import TaskIndex
-from healthbench.taskconfig import TaskConfigError
+from healthbench.taskconfig.index import TaskIndex
+from healthbench.taskconfig.schema import TaskConfigError
 from tests.helpers import task_yaml
 
 
@@ -109,7 +109,7 @@ def test_every_builtin_task_file_is_valid() -> None:
 
 
 def test_manifest_pins_the_data(tmp_path: Path) -> None:
-    from healthbench.data.prepare import ManifestMismatchError, load_task_data
+    from healthbench.run.prepare import ManifestMismatchError, load_task_data
     from tests.helpers import omnimed_item, write_omnimed
 
     write_omnimed(tmp_path / "data", [omnimed_item(f"Images/x/{i}.png") for i in range(3)])

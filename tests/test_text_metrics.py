@@ -6,11 +6,11 @@ import warnings
 
 import pytest
 
-from healthbench.catalog import METRICS
-from healthbench.metrics.text import (corpus_bleu, cider_d, rouge_l, sentence_bleu, token_prf,
+from healthbench.core.catalog import METRICS
+from healthbench.scoring.text import (corpus_bleu, cider_d, rouge_l, sentence_bleu, token_prf,
                                       tokenize)
-from healthbench.metrics.text_backends import java_available
-from healthbench.types import Response, Sample, SampleResult
+from healthbench.scoring.text_backends import java_available
+from healthbench.core.types import Response, Sample, SampleResult
 
 VOCAB = "the a no acute lung heart normal effusion left right is are mild small large".split()
 TOL = 1e-6
@@ -127,7 +127,7 @@ def test_meteor_matches_pycocoevalcap_aggregate() -> None:
 
     from pycocoevalcap.meteor.meteor import Meteor
 
-    from healthbench.metrics import text_backends
+    from healthbench.scoring import text_backends
 
     hyps, refs = _random_corpus(3, n=12)
     gts, res = _coco(hyps, refs)

@@ -1,5 +1,3 @@
-"""Dataset loaders, one module per benchmark layout; every module is imported (and registers
-itself) when the catalog loads."""
-from healthbench._autoload import import_submodules
-
-import_submodules(__name__)
+"""Shared data I/O every suite uses: safe paths inside a data root, image/DICOM/NIfTI decoding,
+Hugging Face-style parquet files and the bundled sample images. No benchmark lives here; each
+benchmark's loader is in ``healthbench.suites.<benchmark>``."""

@@ -32,7 +32,7 @@ def _dicom(name: str) -> Callable[[], np.ndarray]:
         from pydicom.data import get_testdata_file
 
         from healthbench.data.images import read_pixels, to_uint8
-        from healthbench.types import ImageSource
+        from healthbench.core.types import ImageSource
 
         path = get_testdata_file(name)
         if path is None:

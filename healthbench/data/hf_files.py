@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from healthbench.types import ImageSource
+from healthbench.core.types import ImageSource
 
 
 class ParquetError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from healthbench.types import ImageSource
+from healthbench.core.types import ImageSource
 
 MAX_PIXELS = int(os.environ.get("HEALTHBENCH_MAX_PIXELS", 100_000_000))
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL raises DecompressionBombError past twice this
@@ -159,3 +159,11 @@ def is_image_file(path: Path) -> bool:
     name = path.name.lower()
     return name.endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + _DICOM_SUFFIXES
                          + _NIFTI_SUFFIXES)
+
+
+def load_output(path: Path) -> np.ndarray:
+    """A generated image saved by a run (``results.images.save_output``): PNG or .npy, no pickle."""
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    with Image.open(path) as img:
+        return np.asarray(img)

@@ -1,5 +1,3 @@
-"""Model plugins; every module registers itself when the catalog loads. The contract is in
-``base``. Plugins import torch/transformers inside functions, so listing models stays fast."""
-from healthbench._autoload import import_submodules
-
-import_submodules(__name__)
+"""Model plugins behind one contract (``base``). A model knows no benchmark and no metric: it
+imports only ``healthbench.core`` and ``healthbench.data``. Plugins import torch/transformers
+inside functions, so listing models stays fast."""

@@ -20,7 +20,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Mapping, Sequence
 
-from healthbench.types import Request, Response
+from healthbench.core.types import Request, Response
 
 CAPABILITIES = ("text", "image", "loglikelihood")
 
@@ -112,7 +112,7 @@ def _convert(model: str, key: str, value: Any, annotation: Any) -> Any:
 
 def create_model(name: str, args: Mapping[str, Any], device: str | None = None) -> Model:
     """Instantiate a registered model with its arguments; unknown arguments are named."""
-    from healthbench.catalog import MODELS
+    from healthbench.core.catalog import MODELS
 
     cls = MODELS.get(name)
     params = inspect.signature(cls).parameters

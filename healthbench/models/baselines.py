@@ -19,9 +19,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model, ModelArgsError
-from healthbench.types import Request, Response
+from healthbench.core.types import Request, Response
 
 
 def _rng(seed: int, request: Request) -> np.random.Generator:
@@ -119,7 +119,7 @@ class ReplayModel(Model):
     @staticmethod
     def _image(value: Any) -> Response:
         """A generated image from a previous run's saved file, or pixels given in the JSONL."""
-        from healthbench.report.strips import load_output
+        from healthbench.data.images import load_output
 
         if isinstance(value, dict) and "output_file" in value:
             try:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model, ModelArgsError
-from healthbench.types import GenerationParams, Request, Response
+from healthbench.core.types import GenerationParams, Request, Response
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 # Per-token inputs besides input_ids: extended with this value when a continuation is appended.

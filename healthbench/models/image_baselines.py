@@ -13,9 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model
-from healthbench.types import Request, Response
+from healthbench.core.types import Request, Response
 
 
 class _Resample(Model):

@@ -35,10 +35,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model, ModelArgsError
 from healthbench.models.hf import cut_at_stop
-from healthbench.types import Request, Response
+from healthbench.core.types import Request, Response
 
 log = logging.getLogger("healthbench")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model
-from healthbench.types import Request, Response
+from healthbench.core.types import Request, Response
 
 SPECIALS = ["<unk>", "<pad>", "<s>", "</s>", "<image>", "<|user|>", "<|assistant|>", "<|end|>"]
 CORPUS = [

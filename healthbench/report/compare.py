@@ -2,7 +2,7 @@
 
 Samples are matched by (task, id) from each run's ``<task>/samples.jsonl``. For every task, for
 the whole task and for every group value of its ``group_by`` keys, every metric is compared with
-the paired test that suits it (``healthbench.paired``); p-values are Holm-corrected across all
+the paired test that suits it (``healthbench.scoring.paired``); p-values are Holm-corrected across all
 comparisons of the call. A comparison is a **regression** when the new run is worse by more than
 ``margin`` (points on the % scale for metrics in [0, 1], the metric's own unit otherwise) *and*
 the difference is significant (Holm-adjusted p < alpha). A significant change within the margin
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from xml.etree import ElementTree as ET
 
-from healthbench.metrics.base import Metric
-from healthbench.paired import PairedResult, compare_metric, holm, pair_records, stable_seed
+from healthbench.scoring.base import Metric
+from healthbench.scoring.paired import PairedResult, compare_metric, holm, pair_records, stable_seed
 from healthbench.report.runs import (Run, format_value, group_values, higher_is_better, load_run,
                                      percent_scale)
-from healthbench.samples_io import atomic_write_text
-from healthbench.types import SampleResult
+from healthbench.results.samples import atomic_write_text
+from healthbench.core.types import SampleResult
 
 #: The comparison of errored samples that every gated slice with errors gets.
 ERROR_RATE = "error_rate"
@@ -135,13 +135,13 @@ def resolve_metrics(task: str, block: Mapping[str, Any], names: Iterable[str],
     """Metric objects for a task's metrics: built from its task YAML when the registered task has
     the same version, else from the metric registry with default arguments; None when neither
     knows the name (a per-sample metric can still be compared from its stored scores)."""
-    from healthbench.catalog import METRICS
+    from healthbench.core.catalog import METRICS
 
     wanted = list(names)
     built: dict[str, Metric | None] = {}
     try:
-        from healthbench.evaluator import build_metrics
-        from healthbench.task_index import TaskIndex
+        from healthbench.run.evaluate import build_metrics
+        from healthbench.taskconfig.index import TaskIndex
 
         config = TaskIndex.build(include_paths).tasks.get(task)
         if config is not None and str(config.version) == str(block.get("version")):

@@ -30,8 +30,8 @@ from healthbench.report.leaderboard import Leaderboard, Table
 from healthbench.report.runs import (Run, format_value, group_values, model_size,
                                      model_variant, percent_scale)
 from healthbench.report.svg import Bar, grouped_bars
-from healthbench.samples_io import atomic_write_text
-from healthbench.types import SampleResult
+from healthbench.results.samples import atomic_write_text
+from healthbench.core.types import SampleResult
 
 log = logging.getLogger("healthbench.html")
 
@@ -65,7 +65,7 @@ class Thumbnails:
 
     def _make(self, described: str) -> str | None:
         from healthbench.data.images import load_image
-        from healthbench.types import ImageSource
+        from healthbench.core.types import ImageSource
 
         path, frame = Path(described), None
         if not path.is_file() and "#" in described:

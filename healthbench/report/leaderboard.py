@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from healthbench.report.references import Reference, load_references
-from healthbench.report.runs import (Run, format_value, higher_is_better, load_runs,
+from healthbench.report.references import Reference
+from healthbench.report.runs import (Run, format_value, higher_is_better,
                                      model_size, model_variant, suite_of)
-from healthbench.samples_io import atomic_write_text
 
 PRIMARY = ("accuracy", "micro_f1", "macro_f1", "bleu4", "ssim", "psnr", "exact_match")
 
@@ -269,30 +267,3 @@ def render_markdown(board: Leaderboard) -> str:
         for table in tables:
             lines += render_table(table)
     return "\n".join(lines) + "\n"
-
-
-def write_leaderboard(results_dir: Path, out: Path, html: Path | None = None,
-                      references: Path | None = None, max_samples: int = 300) -> Path:
-    """Write leaderboard.md (and the HTML site when ``html`` is given); returns ``out``."""
-    refs = load_references(references) if references is not None else []
-    board = build_leaderboard(load_runs(results_dir), refs)
-    atomic_write_text(out, render_markdown(board))
-    if html is not None:
-        from healthbench.report.html import write_site
-
-        write_site(board, html, max_samples=max_samples)
-    return out
-
-
-def main(args: Any) -> int:
-    """``healthbench leaderboard RESULTS [--out FILE] [--html DIR] [--references FILE]``."""
-    if not Path(args.results).is_dir():
-        raise FileNotFoundError(f"{args.results}: no results folder")
-    html = getattr(args, "html", None)
-    if getattr(args, "max_samples", 300) < 0:
-        raise ValueError(f"--max-samples: expected a count >= 0, got {args.max_samples}")
-    out = write_leaderboard(args.results, args.out, html=html,
-                            references=getattr(args, "references", None),
-                            max_samples=getattr(args, "max_samples", 300))
-    print(f"wrote {out}" + (f" and {Path(html) / 'index.html'}" if html else ""))
-    return 0

@@ -12,10 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
-from healthbench.aggregate import group_values  # noqa: F401 - one grouping rule, re-exported
-from healthbench.results import FRACTION_METRICS
-from healthbench.samples_io import read_samples
-from healthbench.types import SampleResult
+from healthbench.scoring.aggregate import group_values  # noqa: F401 - one grouping rule, re-exported
+from healthbench.results.write import FRACTION_METRICS
+from healthbench.results.samples import read_samples
+from healthbench.core.types import SampleResult
 
 #: Metrics where lower is better, when no Metric object is at hand to say so.
 LOWER_IS_BETTER = {"parse_failure", "error_rate", "refusal_rate", "mse", "mae", "rmse", "lpips",

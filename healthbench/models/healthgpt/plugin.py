@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from healthbench.catalog import MODELS
+from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model, ModelArgsError
-from healthbench.types import Request, Response
+from healthbench.core.types import Request, Response
 
 #: Upstream gen_infer.py's token budget for one image (1024 indices + end + slack).
 IMAGE_MAX_NEW_TOKENS = 1100

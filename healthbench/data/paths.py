@@ -1,0 +1,109 @@
+"""What every loader shares: the loaded-dataset record, safe path resolution, checksums.
+
+Loaders read a benchmark's *official* on-disk layout from a data root the user points at. They
+never download. Paths inside annotation files are resolved with ``resolve_inside`` so that a row
+cannot reach outside the data root (``..``, absolute paths, symlinks pointing out).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from healthbench.core.types import Sample, SampleError
+
+DATA_ROOT_ENV = "HEALTHBENCH_DATA"
+
+
+class DatasetMissingError(FileNotFoundError):
+    """The benchmark's files are not where the task expects them; says what is expected where."""
+
+
+class UnsafePathError(ValueError):
+    """A path in an annotation file that would leave the data root."""
+
+
+@dataclass
+class LoadedDataset:
+    """A loader's output: samples (or per-row errors) and the files that define the dataset.
+
+    ``files`` are the annotation files whose bytes go into the data checksum recorded in
+    results.json (images are covered by their paths inside those files, not re-hashed: hashing
+    80,000 images on every run would cost minutes).
+    """
+
+    items: list[Sample | SampleError] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object that names one key twice: which value the dataset meant is unknowable."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(f"duplicate key {key!r} in one JSON object")
+        out[key] = value
+    return out
+
+
+def loads_json(text: str) -> object:
+    """``json.loads`` that refuses duplicate keys (Python's would silently keep the last)."""
+    return json.loads(text, object_pairs_hook=_refuse_duplicates)
+
+
+def default_data_root() -> Path:
+    """``$HEALTHBENCH_DATA`` or ``~/.cache/healthbench/data``."""
+    env = os.environ.get(DATA_ROOT_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "healthbench" / "data"
+
+
+def resolve_inside(root: Path, relative: str | os.PathLike[str], where: str) -> Path:
+    """``root / relative``, refusing anything that resolves outside ``root``.
+
+    Absolute paths, ``..`` segments and symlinks whose target lies outside the root are all
+    refused with an ``UnsafePathError`` that says where the path came from.
+    """
+    rel = Path(relative)
+    if rel.is_absolute():
+        raise UnsafePathError(f"{where}: absolute path {str(relative)!r} is not allowed; "
+                              "paths must be relative to the dataset folder")
+    if ".." in rel.parts:
+        raise UnsafePathError(f"{where}: path {str(relative)!r} contains '..'")
+    root_real = root.resolve()
+    full = (root / rel).resolve()
+    if full != root_real and root_real not in full.parents:
+        raise UnsafePathError(f"{where}: path {str(relative)!r} resolves outside the data root "
+                              f"({full})")
+    return full
+
+
+def require_dir(path: Path, benchmark: str, expected: str) -> Path:
+    """Fail with a message that says which files are expected where."""
+    if not path.is_dir():
+        raise DatasetMissingError(
+            f"{benchmark} not found at {path}. Expected {expected}. Point --data-root (or "
+            f"${DATA_ROOT_ENV}) at the folder that holds it; healthbench never downloads data.")
+    return path
+
+
+def data_checksum(files: Sequence[Path], root: Path) -> str:
+    """sha256 over (relative path, content) of the dataset's annotation files, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        try:
+            rel = path.resolve().relative_to(root.resolve())
+        except ValueError:
+            rel = Path(path.name)
+        digest.update(str(rel).encode())
+        digest.update(b"\0")
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()

@@ -1,0 +1,158 @@
+"""samples.jsonl: append-only, one finished sample per line, the run's durable record.
+
+Each line is written whole and flushed as soon as its sample is scored, and the file is fsync'd
+after every batch, so a killed run loses at most the batch in flight. On resume, a last line cut
+short by a kill (no trailing newline, or not valid JSON) is removed before appending, and samples
+already present are skipped: no sample is written twice.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from healthbench.core.types import SampleResult
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: they are written as null so that every line stays standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(row: dict[str, Any]) -> str:
+    return json.dumps(_finite(json.loads(json.dumps(row, default=_json_default))),
+                      ensure_ascii=False, allow_nan=False)
+
+
+def read_samples(path: Path, repair: bool = False) -> dict[str, SampleResult]:
+    """Finished samples by id (first occurrence wins). With ``repair``, a torn last line is cut."""
+    results: dict[str, SampleResult] = {}
+    if not path.exists():
+        return results
+    good_end = 0
+    with open(path, "rb") as fh:
+        data = fh.read()
+    offset = 0
+    for raw in data.splitlines(keepends=True):
+        line_end = offset + len(raw)
+        offset = line_end
+        if not raw.endswith(b"\n"):
+            break  # torn last line: the kill came mid-write
+        try:
+            row = json.loads(raw.decode("utf-8"))
+            result = SampleResult.from_json(row)
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+            if line_end == len(data):
+                break  # a garbled last line is treated like a torn one
+            lineno = data[:line_end].count(b"\n")
+            raise ValueError(f"{path}: line {lineno} is not a valid sample record; the file "
+                             "was edited or corrupted")
+        results.setdefault(result.id, result)
+        good_end = line_end
+    if repair and good_end < len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(good_end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return results
+
+
+class DiskFullError(OSError):
+    """Writing samples failed for lack of space; what was written before is intact."""
+
+
+class SamplesWriter:
+    """Appends sample records to samples.jsonl; ``sync()`` makes them durable."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = open(path, "a", encoding="utf-8")
+        self.written = 0
+
+    def write(self, result: SampleResult) -> None:
+        line = dumps(result.to_json()) + "\n"
+        try:
+            self._fh.write(line)
+            self._fh.flush()
+        except OSError as exc:
+            raise self._explain(exc) from exc
+        self.written += 1
+
+    def _explain(self, exc: OSError) -> OSError:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFullError(exc.errno, f"disk full while writing {self.path}; the "
+                                 f"{self.written} samples written before this one are intact: "
+                                 "free space and rerun the same command to resume")
+        return exc
+
+    def write_all(self, results: Iterable[SampleResult]) -> None:
+        for result in results:
+            self.write(result)
+        self.sync()
+
+    def sync(self) -> None:
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise self._explain(exc) from exc
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            try:
+                self.sync()
+            finally:
+                try:
+                    self._fh.close()
+                except OSError:
+                    pass  # the error that matters was raised by sync()
+
+    def __enter__(self) -> "SamplesWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def rewrite_samples(path: Path, records: Iterable[SampleResult]) -> None:
+    """Replace samples.jsonl with exactly ``records`` (atomically: a kill leaves the old file)."""
+    atomic_write_text(path, "".join(dumps(r.to_json()) + "\n" for r in records))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,2 @@
+"""Running an evaluation: evaluate (the orchestration), runner (batches, resume, streaming),
+distributed sharding, the judge client and the lm-eval adapter."""

@@ -1,0 +1,63 @@
+"""From a task config and a data root to the task's samples (building bundled samples if needed)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
+from healthbench.data.paths import LoadedDataset, data_checksum, resolve_inside
+from healthbench.taskconfig.schema import TaskConfig
+
+BUILT_MARKER = ".healthbench-sample-complete"
+
+
+def dataset_dir(task: TaskConfig, data_root: Path) -> Path:
+    return resolve_inside(data_root, task.dataset.path or ".", f"{task.source}: dataset.path")
+
+
+class SampleTargetError(ValueError):
+    """A sample suite would be built over a folder healthbench did not make."""
+
+
+def ensure_sample_data(task: TaskConfig, data_root: Path) -> None:
+    """Build a bundled sample suite at first use: into a ``.building`` folder, then renamed into
+    place, so a build killed half-way is redone rather than half-used. An existing folder that
+    healthbench did not build (no marker) is never deleted or written into."""
+    if not task.dataset.sample_builder:
+        return
+    target = dataset_dir(task, data_root)
+    if target == data_root.resolve() or not task.dataset.path:
+        raise SampleTargetError(f"{task.source}: key 'dataset.path': a task with a "
+                                "sample_builder needs its own folder under the data root")
+    if (target / BUILT_MARKER).exists():
+        return
+    if target.exists():
+        raise SampleTargetError(
+            f"{target} exists but was not built by healthbench (no {BUILT_MARKER}); move it "
+            f"away or point {task.source}'s dataset.path elsewhere: it is never overwritten")
+    staging = target.with_name(target.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)  # only our own half-built folder
+    staging.mkdir(parents=True)
+    SAMPLE_BUILDERS.get(task.dataset.sample_builder)(staging)
+    (staging / BUILT_MARKER).write_text("built by healthbench\n")
+    staging.rename(target)
+
+
+class ManifestMismatchError(ValueError):
+    """The data on disk is not the data the task file pins (its ``manifest``)."""
+
+
+def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, str]:
+    """The task's samples and the checksum of the files they came from, checked against the
+    task's ``manifest`` (file count, sample count, checksum) when it has one."""
+    ensure_sample_data(task, data_root)
+    root = dataset_dir(task, data_root)
+    loaded: LoadedDataset = LOADERS.get(task.dataset.format)(root, **task.dataset.options)
+    checksum = data_checksum(loaded.files, root)
+    found = {"files": len(loaded.files), "samples": len(loaded.items), "checksum": checksum}
+    wrong = [f"{key} {expected!r} expected, {found[key]!r} found"
+             for key, expected in task.manifest.items() if found[key] != expected]
+    if wrong:
+        raise ManifestMismatchError(f"{root}: the data does not match the manifest in "
+                                    f"{task.source}: {'; '.join(wrong)}")
+    return loaded, checksum

@@ -1,0 +1,58 @@
+"""What a run directory was made by, so that resuming never mixes two models' outputs.
+
+``<run-dir>/run.json`` records the model, a hash of its arguments and each task's version. A
+later command with the same run id resumes only if those agree; otherwise it stops with a clear
+message before anything runs. (Secrets are hashed together with the other arguments, never
+written.)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from healthbench.results.samples import atomic_write_text
+from healthbench.taskconfig.schema import TaskConfig
+
+
+class ResumeMismatchError(ValueError):
+    """The run directory holds outputs of another model, model args or task version."""
+
+
+def args_hash(args: Mapping[str, Any]) -> str:
+    text = json.dumps(dict(args), sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_identity(run_dir: Path, model: str, model_args: Mapping[str, Any],
+                   tasks: Sequence[TaskConfig]) -> dict[str, Any]:
+    """Refuse to resume a run made by something else; return what this run is (written by
+    ``record_identity`` once the model has loaded, so a failed start leaves nothing behind)."""
+    path = run_dir / "run.json"
+    identity = {"model": model, "model_args_hash": args_hash(model_args),
+                "tasks": {t.name: t.version for t in tasks}}
+    if path.exists():
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ResumeMismatchError(f"{path}: unreadable ({exc}); use a new --run-id") from exc
+        problems = []
+        if earlier.get("model") != model:
+            problems.append(f"model {earlier.get('model')!r} (now {model!r})")
+        if earlier.get("model_args_hash") != identity["model_args_hash"]:
+            problems.append("different --model-args")
+        for name, version in identity["tasks"].items():
+            before = (earlier.get("tasks") or {}).get(name)
+            if before is not None and before != version:
+                problems.append(f"task {name} version {before} (now {version})")
+        if problems:
+            raise ResumeMismatchError(
+                f"{run_dir} was made with {'; '.join(problems)}: resuming would mix outputs. "
+                "Use a new --run-id (or the original model, args and tasks).")
+        identity["tasks"] = {**(earlier.get("tasks") or {}), **identity["tasks"]}
+    return identity
+
+
+def record_identity(run_dir: Path, identity: Mapping[str, Any]) -> None:
+    atomic_write_text(run_dir / "run.json", json.dumps(dict(identity), indent=2) + "\n")

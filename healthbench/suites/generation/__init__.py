@@ -1,0 +1,1 @@
+"""The generation suite: loader, prompts and metrics."""

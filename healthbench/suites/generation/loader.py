@@ -1,0 +1,236 @@
+"""Loaders for the generation-fidelity suites: reconstruction, super-resolution, CT↔MRI.
+
+Each sample carries the model's input image (``images``) and the reference image (``target``),
+both as ``ImageSource`` so that the same file/slice/window is rendered identically wherever it is
+read. Slicing rules, windows and the down-scaling factor come from the task YAML and are recorded
+in each sample's meta.
+
+Layouts:
+* ``image_folder`` — any folder of PNG/JPEG/DICOM/NIfTI (reconstruction: reproduce the input).
+* ``ixi`` — IXI-style brain MRI volumes ``<root>/<anything>/*.nii.gz`` (super-resolution: the input
+  is the slice down-scaled ×``factor`` with bicubic resampling; the reference is the slice).
+* ``synthrad2023`` — SynthRAD2023 Task 1: ``<root>/<region>/<patient>/{ct,mr,mask}.nii.gz`` for
+  regions ``brain`` and ``pelvis`` (modality conversion CT→MR and MR→CT on axial slices).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
+from healthbench.data.paths import LoadedDataset, require_dir
+from healthbench.data.images import is_image_file
+from healthbench.core.types import ImageSource, Sample, SampleError
+
+#: The paper's own phrasings (healthgpt.md §2.5).
+INSTRUCTIONS = {
+    "reconstruction": "Reconstruct the image.",
+    "super_resolution": "Could you improve the quality of this MRI image?",
+    "ct2mr": "I need a version of this CT representation in MRI.",
+    "mr2ct": "Transform the MRI display into a CT image.",
+}
+CT_WINDOW = (-1024.0, 3000.0)  # the SynthRAD2023 dynamic range, used to show CT to models
+
+
+def select_slices(depth: int, rule: dict[str, Any]) -> list[int]:
+    """Axial slice indices by a stated rule.
+
+    ``{mode: middle}`` → the middle slice; ``{mode: every, step: k, within: [a, b]}`` → every k-th
+    slice between fractions a and b of the depth (default the central 40%: [0.3, 0.7]).
+    """
+    mode = rule.get("mode", "middle")
+    if mode == "middle":
+        return [depth // 2]
+    if mode == "every":
+        lo, hi = rule.get("within", [0.3, 0.7])
+        step = int(rule.get("step", 1))
+        return list(range(int(depth * lo), max(int(depth * lo) + 1, int(np.ceil(depth * hi))),
+                          step))
+    raise ValueError(f"unknown slice rule mode {mode!r} (middle | every)")
+
+
+def _nifti_depth(path: Path) -> int:
+    import nibabel as nib
+
+    shape = nib.load(str(path)).shape
+    return int(shape[2]) if len(shape) >= 3 else 1
+
+
+@LOADERS.register("image_folder")
+def load_image_folder(root: Path, slices: dict[str, Any] | None = None,
+                      modality: str | None = None) -> LoadedDataset:
+    """Every image under ``root`` (recursively), in sorted order; volumes give axial slices.
+
+    The id is the relative path (plus ``#slice`` for volumes); the modality comes from the first
+    folder level (``CT/``, ``MR/``…) unless ``modality`` is given.
+    """
+    require_dir(root, "image folder", "a folder of PNG/JPEG/DICOM/NIfTI images")
+    rule = slices or {"mode": "middle"}
+    dataset = LoadedDataset()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p)):
+        rel = path.relative_to(root)
+        dataset.files.append(path)
+        meta = {"modality": modality or (rel.parts[0] if len(rel.parts) > 1 else "unknown"),
+                "format": _format(path), "file": str(rel)}
+        frames: Sequence[int | None] = [None]
+        if path.name.lower().endswith((".nii", ".nii.gz")):
+            try:
+                frames = select_slices(_nifti_depth(path), rule)
+            except Exception as exc:
+                dataset.items.append(SampleError(str(rel), str(path), f"unreadable volume: "
+                                                 f"{exc}", meta))
+                continue
+        for frame in frames:
+            src = ImageSource(path=path, frame=frame)
+            sample_id = str(rel) if frame is None else f"{rel}#{frame}"
+            dataset.items.append(Sample(id=sample_id, question=INSTRUCTIONS["reconstruction"],
+                                        images=(src,), target=src,
+                                        meta={**meta, "slice": frame}))
+    return dataset
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".dcm", ".dicom")):
+        return "dicom"
+    if name.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    return path.suffix.lower().lstrip(".")
+
+
+@LOADERS.register("ixi")
+def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None) -> LoadedDataset:
+    """IXI-style volumes; input = slice down-scaled ×factor (bicubic), reference = the slice."""
+    require_dir(root, "IXI", "IXI brain MRI volumes as <folder>/IXI*-T1.nii.gz (any subfolder)")
+    rule = slices or {"mode": "middle"}
+    dataset = LoadedDataset()
+    volumes = sorted(root.rglob("*.nii.gz")) + sorted(root.rglob("*.nii"))
+    if not volumes:
+        raise FileNotFoundError(f"no .nii/.nii.gz volumes under {root}")
+    for path in volumes:
+        rel = path.relative_to(root)
+        dataset.files.append(path)
+        meta = {"modality": "MR", "sequence": _ixi_sequence(path.name), "file": str(rel),
+                "factor": factor}
+        try:
+            frames = select_slices(_nifti_depth(path), rule)
+        except Exception as exc:
+            dataset.items.append(SampleError(str(rel), str(path), f"unreadable volume: {exc}",
+                                             meta))
+            continue
+        for frame in frames:
+            reference = ImageSource(path=path, frame=frame)
+            low = ImageSource(path=path, frame=frame, downscale=factor)
+            dataset.items.append(Sample(id=f"{rel}#{frame}",
+                                        question=INSTRUCTIONS["super_resolution"],
+                                        images=(low,), target=reference,
+                                        meta={**meta, "slice": frame}))
+    return dataset
+
+
+def _ixi_sequence(name: str) -> str:
+    for seq in ("T1", "T2", "PD", "MRA", "DTI"):
+        if f"-{seq}" in name:
+            return seq
+    return "unknown"
+
+
+@LOADERS.register("synthrad2023")
+def load_synthrad(root: Path, direction: str = "mr2ct",
+                  regions: Sequence[str] = ("brain", "pelvis"),
+                  slices: dict[str, Any] | None = None) -> LoadedDataset:
+    """Paired CT/MR per patient; input and reference are the same axial slice of each volume.
+
+    CT is shown to models through the SynthRAD2023 window [-1024, 3000] HU; MR through its own
+    min..max. The body mask slice travels in meta (``mask``) for the synthrad protocol.
+    """
+    if direction not in ("mr2ct", "ct2mr"):
+        raise ValueError(f"direction must be mr2ct or ct2mr, got {direction!r}")
+    require_dir(root, "SynthRAD2023", "Task1/<region>/<patient>/{ct,mr,mask}.nii.gz with regions "
+                "brain and pelvis (point dataset.path at the Task1 folder)")
+    rule = slices or {"mode": "middle"}
+    dataset = LoadedDataset()
+    for region in regions:
+        for patient in sorted(p for p in (root / region).glob("*") if p.is_dir()):
+            ct, mr, mask = (patient / f"{n}.nii.gz" for n in ("ct", "mr", "mask"))
+            rel = f"{region}/{patient.name}"
+            meta = {"region": region, "patient": patient.name, "direction": direction,
+                    "modality": "CT" if direction == "mr2ct" else "MR"}
+            missing = [p.name for p in (ct, mr) if not p.exists()]
+            if missing:
+                dataset.items.append(SampleError(rel, str(patient), f"missing {', '.join(missing)}",
+                                                 meta))
+                continue
+            dataset.files += [p for p in (ct, mr, mask) if p.exists()]
+            try:
+                depth = _nifti_depth(ct)
+                if _nifti_depth(mr) != depth:
+                    raise ValueError(f"ct has {depth} slices but mr has {_nifti_depth(mr)}")
+                frames = select_slices(depth, rule)
+            except Exception as exc:
+                dataset.items.append(SampleError(rel, str(patient), f"unreadable pair: {exc}",
+                                                 meta))
+                continue
+            for frame in frames:
+                ct_src = ImageSource(path=ct, frame=frame, window=CT_WINDOW)
+                mr_src = ImageSource(path=mr, frame=frame)
+                source, target = (mr_src, ct_src) if direction == "mr2ct" else (ct_src, mr_src)
+                dataset.items.append(Sample(
+                    id=f"{rel}#{frame}", question=INSTRUCTIONS[direction], images=(source,),
+                    target=target,
+                    meta={**meta, "slice": frame,
+                          "mask": str(mask) if mask.exists() else None}))
+    if not dataset.items:
+        raise FileNotFoundError(f"no patients under {root}/<region>/ for regions {list(regions)}")
+    return dataset
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundled sample for reconstruction: real images in their native formats (DICOM from pydicom,
+# a NIfTI volume from nilearn's MNI152 template, PNG from scikit-image), nothing committed.
+
+@SAMPLE_BUILDERS.register("reconstruction_sample")
+def build_reconstruction_sample(root: Path) -> None:
+    import shutil
+
+    import nibabel as nib
+    from pydicom.data import get_testdata_file
+
+    from healthbench.data.bundled import BUNDLED_IMAGES, save_png
+
+    for modality, name in (("CT", "CT_small.dcm"), ("MR", "MR_small.dcm")):
+        target = root / modality / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(get_testdata_file(name), target)
+    from nilearn.datasets import load_mni152_template
+
+    template = load_mni152_template(resolution=2)
+    volume = np.asarray(template.get_fdata(), dtype=np.float32)
+    (root / "MR").mkdir(exist_ok=True)
+    nib.save(nib.Nifti1Image(volume, template.affine), root / "MR" / "mni152_t1_2mm.nii.gz")
+    wanted = {"cr_chest": "X-Ray", "fundus_retina": "Fundus", "us_lymph_node": "US"}
+    for image in BUNDLED_IMAGES:
+        if image.key in wanted:
+            save_png(image, root / wanted[image.key] / f"{image.key}.png")
+    (root / "SOURCES.json").write_text(json.dumps(
+        {"CT/CT_small.dcm": "pydicom test file", "MR/MR_small.dcm": "pydicom test file",
+         "MR/mni152_t1_2mm.nii.gz": "nilearn MNI152 T1 template, 2 mm",
+         **{f"{m}/{k}.png": "see healthbench.data.bundled" for k, m in wanted.items()}},
+        indent=1))
+
+
+@SAMPLE_BUILDERS.register("super_resolution_sample")
+def build_super_resolution_sample(root: Path) -> None:
+    """An IXI-like folder holding the MNI152 T1 template (the only real brain MRI volume that
+    ships in a PyPI package), named as IXI names its T1 volumes."""
+    import nibabel as nib
+    from nilearn.datasets import load_mni152_template
+
+    template = load_mni152_template(resolution=1)
+    folder = root / "IXI-T1"
+    folder.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.asarray(template.get_fdata(), dtype=np.float32),
+                             template.affine), folder / "MNI152-T1.nii.gz")

@@ -1,0 +1,1 @@
+"""The medvqa suite: loader, prompts and metrics."""

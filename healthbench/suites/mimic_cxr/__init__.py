@@ -1,0 +1,1 @@
+"""The mimic_cxr suite: loader, prompts and metrics."""

@@ -1,0 +1,1 @@
+"""The mmmu suite: loader, prompts and metrics."""

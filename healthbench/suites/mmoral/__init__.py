@@ -1,0 +1,1 @@
+"""The mmoral suite: loader, prompts and metrics."""

@@ -1,0 +1,1 @@
+"""The omnimedvqa suite: loader, prompts and metrics."""

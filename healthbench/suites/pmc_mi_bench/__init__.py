@@ -1,0 +1,1 @@
+"""The pmc_mi_bench suite: loader, prompts and metrics."""
