@@ -102,6 +102,9 @@ def comparability_problems(baseline: Run, new: Run, tasks: Sequence[str]) -> lis
         if str(old_block.get("version")) != str(new_block.get("version")):
             problems.append(f"task {task}: task versions differ (baseline v"
                             f"{old_block.get('version')}, new v{new_block.get('version')})")
+        if (old_block.get("protocol") or None) != (new_block.get("protocol") or None):
+            problems.append(f"task {task}: scoring protocols differ (baseline "
+                            f"{old_block.get('protocol')}, new {new_block.get('protocol')})")
         if old_block.get("data_checksum") != new_block.get("data_checksum"):
             problems.append(f"task {task}: data checksums differ (baseline "
                             f"{old_block.get('data_checksum')}, new "

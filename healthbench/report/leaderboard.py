@@ -59,16 +59,20 @@ class Table:
     references: list[Reference] = field(default_factory=list)
     variant_of_task: bool = False  # another table has the same task and version (other data)
     judge: str = ""  # tasks.<task>.judge.fingerprint: runs judged differently are never ranked
+    protocol: str = ""  # tasks.<task>.protocol: runs scored by different protocols never ranked
 
     @property
     def anchor(self) -> str:
         suffix = f"-{self.data_checksum.split(':')[-1][:8]}" if self.variant_of_task else ""
         suffix += f"-judge-{self.judge[:8]}" if self.judge else ""
+        suffix += f"-protocol-{self.protocol}" if self.protocol else ""
         return f"{self.task}-v{self.version}{suffix}".replace(".", "_")
 
     @property
     def title(self) -> str:
         text = f"{self.task} (v{self.version})" if self.version != "?" else self.task
+        if self.protocol:
+            text += f" — protocol {self.protocol}"
         if self.variant_of_task:
             text += f" — data {self.data_checksum.split(':')[-1][:10]}, {self.n_total} samples"
         if self.judge:
@@ -137,24 +141,24 @@ class Leaderboard:
 
 
 def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ()) -> Leaderboard:
-    grouped: dict[tuple[str, str, str, Any, str], list[Entry]] = defaultdict(list)
+    grouped: dict[tuple[str, str, str, Any, str, str], list[Entry]] = defaultdict(list)
     # Runs in a fixed order (not the caller's), so the rendering depends only on their content.
     for run in sorted(runs, key=lambda r: (r.run_id, str(r.path))):
         for task, block in run.tasks.items():
             judge = str((block.get("judge") or {}).get("fingerprint") or "")
             key = (task, str(block.get("version", "?")), str(block.get("data_checksum") or ""),
-                   block.get("n_total", block.get("n")), judge)
+                   block.get("n_total", block.get("n")), judge, str(block.get("protocol") or ""))
             grouped[key].append(Entry(run, task, block))
     tables: list[Table] = []
     per_version: dict[tuple[str, str], set] = defaultdict(set)
-    for task, version, checksum, n_total, _ in grouped:
+    for task, version, checksum, n_total, _, _ in grouped:
         per_version[(task, version)].add((checksum, n_total))
-    for (task, version, checksum, n_total, judge), entries in sorted(grouped.items(),
-                                                                     key=lambda kv: str(kv[0])):
+    for (task, version, checksum, n_total, judge, protocol), entries in sorted(
+            grouped.items(), key=lambda kv: str(kv[0])):
         metric = primary_metric(entries[0].block.get("metrics", {}))
         tables.append(Table(suite=suite_of(task, entries[0].block), task=task, version=version,
                             data_checksum=checksum, n_total=n_total, metric=metric,
-                            entries=entries, judge=judge,
+                            entries=entries, judge=judge, protocol=protocol,
                             variant_of_task=len(per_version[(task, version)]) > 1))
     for ref in references:
         homes = [t for t in tables if t.task == ref.task
@@ -166,7 +170,7 @@ def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ())
             homes = [home]
         for table in homes:
             table.references.append(ref)
-    tables.sort(key=lambda t: (t.suite, t.task, t.version, t.data_checksum, t.judge))
+    tables.sort(key=lambda t: (t.suite, t.task, t.version, t.data_checksum, t.judge, t.protocol))
     return Leaderboard(tables)
 
 

@@ -114,7 +114,8 @@ def write_tables(run_dir: Path, payload: Mapping[str, Any]) -> None:
         atomic_write_text(csv_path, frame.to_csv(index=False))
         metric_names = list(block["metrics"])
         info = block.get("metric_info") or {}
-        lines += [f"## {task_name} (v{block['version']})", "",
+        protocol = f", protocol {block['protocol']}" if block.get("protocol") else ""
+        lines += [f"## {task_name} (v{block['version']}{protocol})", "",
                   "| group | value | n | errors | " + " | ".join(metric_names) + " |",
                   "|---|---|---:|---:|" + "---:|" * len(metric_names)]
         lines.append(_row("overall (micro)", "all", block["n"], block["n_errors"],

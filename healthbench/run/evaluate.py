@@ -26,7 +26,7 @@ from healthbench.models.base import Model, create_model, public_args
 from healthbench.run.resume import args_hash, check_identity, record_identity
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
-from healthbench.taskconfig.schema import TaskConfig
+from healthbench.taskconfig.schema import TaskConfig, with_protocol
 from healthbench.core.types import Sample, SampleError
 
 log = logging.getLogger("healthbench")
@@ -73,7 +73,8 @@ def build_metrics(task: TaskConfig) -> list[Metric]:
     metrics = []
     for i, call in enumerate(task.metrics):
         try:
-            metrics.append(METRICS.get(call.name)(**call.args))
+            factory = METRICS.get(call.name)
+            metrics.append(factory(**with_protocol(factory, call.args, task, f"metrics[{i}]")))
         except (TypeError, ValueError) as exc:
             raise TaskConfigError(f"{task.source}: key 'metrics[{i}]' ({call.name}): {exc}") \
                 from exc
@@ -178,7 +179,8 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
             block = summarize_task(metrics, records, task.group_by, spec.seed)
             payload["tasks"][task.name] = {
-                "version": task.version, "data_checksum": checksum, "source": task.source,
+                "version": task.version, "protocol": task.protocol,
+                "data_checksum": checksum, "source": task.source,
                 "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
                 "metric_info": {m.name: {"percent": m.percent,
                                          "higher_is_better": m.higher_is_better}

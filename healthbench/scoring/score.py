@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from healthbench.core.catalog import EXTRACTORS
 from healthbench.scoring.base import UNPARSED, Metric
-from healthbench.taskconfig.schema import TaskConfig
+from healthbench.taskconfig.schema import TaskConfig, with_protocol
 from healthbench.core.types import Response, Sample, SampleError, SampleResult
 
 
@@ -72,7 +72,8 @@ def parse_response(task: TaskConfig, sample: Sample, response: Response) -> tupl
         return stored, response.image
     extractor = EXTRACTORS.get(task.extract.name)
     text = response.text if response.text is not None else ""
-    return text, extractor(text, sample, **task.extract.args)
+    return text, extractor(text, sample, **with_protocol(extractor, task.extract.args, task,
+                                                         "extract"))
 
 
 def score_sample(task: TaskConfig, metrics: Sequence[Metric], sample: Sample,

@@ -22,11 +22,19 @@ A task file looks like::
     metrics: [{name: accuracy}, {name: parse_failure}]
     group_by: [modality, question_type]
     generation: {max_new_tokens: 16}
+    protocol: strict                 # optional: the named scoring protocol (see below)
+
+``protocol`` names how a suite scores when several published scorers disagree (``strict``,
+``llava-med``, ``medevalkit`` for the medical VQA suites; ``llava-rad``, ``unix`` … for MIMIC-CXR).
+It is recorded in results.json (``tasks.<t>.protocol``), shown in every table heading, and runs
+with different protocols are never ranked together. The extractor and every metric whose factory
+takes a ``protocol`` keyword receive it; a metric's own ``args.protocol`` may not contradict it.
 
 A group file is ``{group: NAME, tasks: [task or group names], description: ...}``.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +92,7 @@ class TaskConfig:
     description: str = ""
     source: str = ""  # the YAML file it came from, for error messages
     manifest: Mapping[str, Any] = field(default_factory=dict)
+    protocol: str | None = None  # the named scoring protocol, None when the suite has one only
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         "task": (str,), "version": (str, int, float), "description": (str,),
         "dataset": (dict,), "output": (str,), "scorer": (str,), "choice_template": (str,), "prompt": (dict, str),
         "extract": (dict, str), "metrics": (list,), "group_by": (list,),
-        "generation": (dict,), "manifest": (dict,),
+        "generation": (dict,), "manifest": (dict,), "protocol": (str,),
     }, required=("task", "version", "dataset", "output", "prompt", "metrics"))
 
     ds = check.mapping(top["dataset"], "dataset", {
@@ -207,6 +216,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         group_by=tuple(group_by), generation=generation,
         description=top.get("description", ""), source=source,
         manifest=dict(top.get("manifest") or {}),
+        protocol=top.get("protocol"),
     )
     _check_names(config, check)
     return config
@@ -246,3 +256,29 @@ def _check_names(config: TaskConfig, check: _Checker) -> None:
         if name not in registry:
             known = ", ".join(registry.names())
             raise check.fail(key, f"unknown {registry.kind} {name!r} (registered: {known})")
+
+
+def with_protocol(factory: Any, args: Mapping[str, Any], task: TaskConfig,
+                  key: str) -> dict[str, Any]:
+    """``args`` plus the task's ``protocol`` when the factory takes a ``protocol`` keyword; a
+    metric argument that names another protocol than the task's is a config error."""
+    out = dict(args)
+    if task.protocol is None or not accepts_keyword(factory, "protocol"):
+        return out
+    if out.get("protocol", task.protocol) != task.protocol:
+        raise TaskConfigError(f"{task.source}: key '{key}.args.protocol': {out['protocol']!r} "
+                              f"contradicts the task's protocol {task.protocol!r}")
+    out["protocol"] = task.protocol
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def accepts_keyword(func: Any, name: str) -> bool:
+    """Whether ``func`` takes keyword ``name`` (cached: extractors are called once per sample)."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
