@@ -1,2 +1,24 @@
-"""healthbench: evaluation harness for unified medical vision-language models."""
+"""healthbench: evaluation harness for unified medical vision-language models.
+
+``healthbench.evaluate(model=..., tasks=[...], ...)`` runs an evaluation from Python and
+``healthbench.metrics`` holds the metrics as plain functions (docs/api.md). Both load on first
+use, so ``import healthbench`` stays cheap.
+"""
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["__version__", "evaluate", "metrics"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "evaluate":
+        from healthbench.api import evaluate
+
+        return evaluate
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module("healthbench.metrics")
+    raise AttributeError(f"module 'healthbench' has no attribute {name!r}")

@@ -240,3 +240,48 @@ def test_a_full_pickle_loads_only_when_explicitly_trusted(tmp_path, monkeypatch)
         read_state_dict(path)
     monkeypatch.setenv(TRUST_PICKLE_ENV, "1")
     assert isinstance(read_state_dict(path)["x"], NotATensor)
+
+
+# ---- capabilities known before weights load (issue: capabilities_for) -------------------------
+
+def test_generation_variants_constant_agrees_with_the_variant_table() -> None:
+    from healthbench.models.healthgpt.plugin import HealthGPTPlugin
+    from healthbench.models.healthgpt.variants import VARIANTS
+
+    with_generation = {name for name, v in VARIANTS.items() if v.generation is not None}
+    assert HealthGPTPlugin.GENERATION_VARIANTS == with_generation
+
+
+def test_image_task_on_l14_is_refused_by_capability_before_any_file_is_read(tmp_path) -> None:
+    """Weight paths that do not exist: a load attempt would fail with a missing-file error; the
+    capability message proves none was made."""
+    from healthbench.cli import main as cli_main
+
+    missing = tmp_path / "nowhere"
+    args = (f"variant=l14,llm_path={missing}/llm,vit_path={missing}/clip,"
+            f"com_hlora_path={missing}/com.bin,gen_hlora_path={missing}/gen.bin,"
+            f"fusion_path={missing}/fusion.bin,vqgan_path={missing}/vqgan.ckpt")
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli_main(["run", "--model", "healthgpt", "--model-args", args, "--tasks",
+                         "reconstruction_sample", "--output-path", str(tmp_path / "out"),
+                         "--data-root", str(tmp_path / "data"), "--no-progress"])
+    text = err.getvalue()
+    assert code != 0
+    assert "cannot run task 'reconstruction_sample'" in text and "needs image" in text, text
+    assert "nowhere" not in text  # no file was looked for
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.jsonl"))
+
+
+def test_capabilities_for_follows_the_arguments() -> None:
+    from healthbench.models.healthgpt.plugin import HealthGPTPlugin as P
+
+    assert P.capabilities_for({}) == {"text", "loglikelihood", "image"}
+    assert P.capabilities_for({"variant": "m3", "com_hlora_path": "a"}) == {"text",
+                                                                            "loglikelihood"}
+    assert P.capabilities_for({"variant": "m3", "gen_hlora_path": "g"}) == {"image"}
+    assert P.capabilities_for({"variant": "l14", "com_hlora_path": "a",
+                               "gen_hlora_path": "g"}) == {"text", "loglikelihood"}

@@ -37,6 +37,14 @@ class Model(ABC):
     #: Batch size used for ``--batch-size auto`` unless the plugin overrides ``auto_batch_size``.
     default_batch_size: ClassVar[int] = 8
 
+    @classmethod
+    def capabilities_for(cls, args: Mapping[str, Any]) -> frozenset[str]:
+        """What a model built from ``args`` will be able to do, known before any weight is read,
+        so that a task the model cannot serve is refused before loading. Plugins whose
+        capabilities depend on their arguments (a variant without a generation adapter, weights
+        not given) override this; the instance's ``capabilities`` must agree with it."""
+        return frozenset(cls.capabilities)
+
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """One Response per Request, in order. Raise only for failures of the whole batch."""

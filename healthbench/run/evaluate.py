@@ -134,14 +134,16 @@ def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError
 def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     """Run every task of ``spec``; returns the results.json payload (also written to disk).
 
-    Order: capabilities (from the plugin class) and data are checked first, then the run
+    Order: capabilities (declared by the plugin for its arguments) and data are checked first,
+    then the run
     directory's identity (no resuming with another model), and only then is the model loaded.
     """
     run_dir = spec.output_path / spec.run_id
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rank, world = rank_and_world()
     if model is None:
-        check_capabilities(MODELS.get(spec.model), spec.model, spec.tasks)
+        declared = MODELS.get(spec.model).capabilities_for(spec.model_args)
+        check_capabilities(frozenset(declared), spec.model, spec.tasks)
     prepared = _load_all(spec)
     identity = check_identity(run_dir, spec.model, spec.model_args, spec.tasks)
     if model is None:

@@ -30,15 +30,20 @@ class CapabilityError(ValueError):
     """The model cannot produce what the task needs; raised before anything runs."""
 
 
-def check_capabilities(model: Model, model_name: str, tasks: Sequence[TaskConfig]) -> None:
+def check_capabilities(model: Model | frozenset[str], model_name: str,
+                       tasks: Sequence[TaskConfig]) -> None:
+    """Refuse a task whose output the model cannot produce. ``model`` is a loaded plugin, or
+    the capabilities a plugin declares for its arguments (``Model.capabilities_for``) when
+    checking before any weight is read."""
+    offered = set(model if isinstance(model, frozenset) else model.capabilities)
     for task in tasks:
         needed = {task.output} | ({"loglikelihood"} if task.scorer == "loglikelihood" else set())
-        missing = needed - set(model.capabilities)
+        missing = needed - offered
         if missing:
             raise CapabilityError(
                 f"model {model_name!r} cannot run task {task.name!r} ({task.source}): it needs "
                 f"{', '.join(sorted(missing))} but the model offers "
-                f"{', '.join(sorted(model.capabilities))}")
+                f"{', '.join(sorted(offered)) or 'nothing with these arguments'}")
 
 
 @dataclass

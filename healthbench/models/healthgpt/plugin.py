@@ -7,7 +7,7 @@ option of every request in one forward. Heavy imports happen in ``__init__`` onl
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from healthbench.core.catalog import MODELS
@@ -37,6 +37,24 @@ class HealthGPTPlugin(Model):
 
     capabilities = frozenset({"text", "loglikelihood", "image"})
     default_batch_size = 8
+    #: Variants with a released generation adapter (checked against ``variants.VARIANTS`` in the
+    #: tests; kept here so capabilities are known without importing torch).
+    GENERATION_VARIANTS = frozenset({"m3", "tiny"})
+
+    @classmethod
+    def capabilities_for(cls, args: Mapping[str, Any]) -> frozenset[str]:
+        """From the arguments alone: ``tiny`` does everything; ``random_weights`` is
+        comprehension only; a released variant comprehends with ``com_hlora_path`` and generates
+        images only when it has a generation adapter (M3) and ``gen_hlora_path`` is given."""
+        variant = str(args.get("variant", "tiny")).lower()
+        if variant == "tiny":
+            return cls.capabilities
+        if args.get("random_weights"):
+            return frozenset({"text", "loglikelihood"})
+        caps = {"text", "loglikelihood"} if args.get("com_hlora_path") else set()
+        if variant in cls.GENERATION_VARIANTS and args.get("gen_hlora_path"):
+            caps.add("image")
+        return frozenset(caps)
 
     def __init__(self, variant: str = "tiny", llm_path: str | None = None,
                  vit_path: str | None = None, com_hlora_path: str | None = None,
