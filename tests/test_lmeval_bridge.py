@@ -17,8 +17,10 @@ import pytest
 from plugin_fixtures import one_torch_thread
 
 from healthbench.run import lmeval as lmeval_bridge
+from healthbench.run import lmeval_adapter, lmeval_safety
 from healthbench.cli import main
 from healthbench.run.evaluate import RunSpec, evaluate
+from healthbench.run.runner import RunSettings
 from healthbench.models.base import Model
 from healthbench.core.types import Request, Response
 
@@ -163,7 +165,7 @@ def test_numbers_equal_lm_evals_own(tmp_path, task_dir):
 
     ours = evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc", "medtoy_gen"]),
                     model=FixedModel())["tasks"]
-    theirs = simple_evaluate(model=lmeval_bridge.make_lm(FixedModel(), 8),
+    theirs = simple_evaluate(model=lmeval_adapter.make_lm(FixedModel(), 8),
                              tasks=["medtoy_mc", "medtoy_gen"], bootstrap_iters=0,
                              task_manager=TaskManager(include_path=str(task_dir),
                                                       include_defaults=False))["results"]
@@ -230,7 +232,7 @@ def test_generation_kwargs_map_to_generation_params():
     inst = SimpleNamespace(task_name="t", doc_id=3, args=(
         "Q: <image>x", {"until": "\n\n", "do_sample": True, "temperature": 0.7,
                         "max_gen_toks": 5}, {"visual": ["img"]}))
-    request = lmeval_bridge._generation_request(inst)
+    request = lmeval_adapter.generation_request(inst)
     assert (request.task, request.sample_id, request.prompt) == ("lmeval:t", "3", "Q: x")
     assert request.images == ("img",)
     assert request.generation.stop == ("\n\n",)
@@ -328,7 +330,7 @@ def hub_online(monkeypatch):
     import datasets.config
     import huggingface_hub.constants
 
-    for key in lmeval_bridge.OFFLINE_ENV:
+    for key in lmeval_safety.OFFLINE_ENV:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
@@ -395,3 +397,60 @@ def test_other_lmeval_failures_are_one_line_errors_naming_the_task(tmp_path, tas
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()] and "medtoy_gen" in err
+
+
+# ---- the bridge rides the runner: resume, the batch caller, no global seeding -----------------
+
+def test_a_resumed_run_asks_the_model_only_for_what_was_not_answered(tmp_path, task_dir):
+    names = ["medtoy_mc", "medtoy_gen"]
+    first_model = FixedModel(fail_on="finding 4")
+    first = evaluate(spec_for(tmp_path, task_dir, names), model=first_model)["tasks"]
+    assert first["lmeval:medtoy_mc"]["n_errors"] == 1
+    log_path = tmp_path / "results" / "run" / lmeval_bridge.REQUEST_LOG
+    assert log_path.exists()
+    again_model = FixedModel()  # the failure is gone on the rerun
+    again = evaluate(spec_for(tmp_path, task_dir, names), model=again_model)["tasks"]
+    # only the two requests of doc 4 (one per task) that failed are asked again
+    assert sorted(r.sample_id for r in again_model.seen) == ["4", "4"]
+    fresh = evaluate(spec_for(tmp_path / "fresh", task_dir, names), model=FixedModel())["tasks"]
+    for name in ("lmeval:medtoy_mc", "lmeval:medtoy_gen"):
+        assert again[name]["n_errors"] == 0
+        assert again[name]["metrics"] == fresh[name]["metrics"]
+
+
+def test_a_torn_request_log_line_is_asked_again(tmp_path, task_dir):
+    names = ["medtoy_gen"]
+    evaluate(spec_for(tmp_path, task_dir, names), model=FixedModel())
+    log_path = tmp_path / "results" / "run" / lmeval_bridge.REQUEST_LOG
+    lines = log_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    log_path.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2], encoding="utf-8")
+    model = FixedModel()
+    evaluate(spec_for(tmp_path, task_dir, names), model=model)
+    assert len(model.seen) == 1
+
+
+class OutOfMemoryAboveTwo(FixedModel):
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        if len(requests) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+        return super().generate(requests)
+
+
+def test_out_of_memory_halves_lmeval_batches_like_the_runner(tmp_path, task_dir):
+    model = OutOfMemoryAboveTwo()
+    payload = evaluate(spec_for(tmp_path, task_dir, ["medtoy_gen"],
+                                settings=RunSettings(batch_size=8)), model=model)
+    block = payload["tasks"]["lmeval:medtoy_gen"]
+    assert (block["n"], block["n_errors"]) == (N_DOCS, 0)
+    assert len(model.seen) == N_DOCS  # every doc answered once, in batches of at most two
+
+
+def test_running_lmeval_tasks_leaves_the_global_random_state_alone(tmp_path, task_dir):
+    import numpy as np
+
+    random.seed(12345)
+    np.random.seed(12345)
+    before = (random.getstate(), np.random.get_state()[1].copy())
+    evaluate(spec_for(tmp_path, task_dir, ["medtoy_mc"], seed=3), model=FixedModel())
+    assert random.getstate() == before[0]
+    assert (np.random.get_state()[1] == before[1]).all()

@@ -64,6 +64,18 @@ class Model(ABC):
         """Free memory/connections; called once when the run ends."""
 
 
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the first occurrence of any stop string (a model may run past it). Every
+    text plugin and the lm-eval adapter cut the same way."""
+    cut = len(text)
+    for stop in stops:
+        if stop:
+            at = text.find(stop)
+            if at != -1:
+                cut = min(cut, at)
+    return text[:cut]
+
+
 def secret_arg(name: str) -> bool:
     """Argument names whose values are never written anywhere (results, logs, HTML)."""
     lowered = name.lower()

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from healthbench.core.catalog import MODELS
-from healthbench.models.base import Model, ModelArgsError
+from healthbench.models.base import Model, ModelArgsError, cut_at_stop
 from healthbench.core.types import GenerationParams, Request, Response
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -306,14 +306,3 @@ class HFModel(Model):
                 torch.cuda.empty_cache()
         except ImportError:
             pass
-
-
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """``text`` up to the first occurrence of any stop string (the model may run past it)."""
-    cut = len(text)
-    for stop in stops:
-        if stop:
-            at = text.find(stop)
-            if at != -1:
-                cut = min(cut, at)
-    return text[:cut]

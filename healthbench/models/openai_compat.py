@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from healthbench.core.catalog import MODELS
 from healthbench.models.base import Model, ModelArgsError
-from healthbench.models.hf import cut_at_stop
+from healthbench.models.base import cut_at_stop
 from healthbench.core.types import Request, Response
 
 log = logging.getLogger("healthbench")

@@ -25,7 +25,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from healthbench import __version__
+from healthbench.core.version import __version__
 from healthbench.report.leaderboard import Leaderboard, Table
 from healthbench.report.runs import (Run, format_value, group_values, model_size,
                                      model_variant, percent_scale)

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from healthbench import __version__
+from healthbench.core.version import __version__
 from healthbench.scoring.aggregate import summarize_task
 from healthbench.core.catalog import METRICS, MODELS
-from healthbench.run.prepare import ensure_sample_data, load_task_data
+from healthbench.run.prepare import ensure_sample_data, load_task_data, subsample_items
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
 from healthbench.run.judge_client import create_judge
@@ -83,17 +83,6 @@ def build_metrics(task: TaskConfig) -> list[Metric]:
     if repeated:
         raise TaskConfigError(f"{task.source}: metrics named twice: {', '.join(repeated)}")
     return metrics
-
-
-def subsample_items(items: list, k: int, seed: int) -> list:
-    """A deterministic subsample in dataset order: ``random.Random(seed).sample(range(N), k)``,
-    sorted (the M3LLM-v2 ``eval_sample_num`` rule), so the same seed picks the same samples."""
-    import random
-
-    if k >= len(items):
-        return list(items)
-    picked = sorted(random.Random(seed).sample(range(len(items)), k))
-    return [items[i] for i in picked]
 
 
 def dedupe(items: Sequence[Sample | SampleError]) -> list[Sample | SampleError]:

@@ -21,55 +21,35 @@ task name that starts with ``lmeval:`` here instead of to the TaskIndex. Three s
    (``exact_match_flexible-extract``). An lm-eval group with aggregate metrics becomes one more
    block whose ``groups.subtask`` holds its tasks.
 
-Safety (design.md: task files never import code; data is never downloaded implicitly):
-
-* A task YAML that names Python code with ``!function`` (lm-eval imports and runs that file) is
-  refused unless ``allow_task_code`` (``--allow-task-code``). Every YAML file under the include
-  paths is scanned before lm-eval reads any of them, then the resolved configs of the requested
-  tasks (their ``include:`` chains, group members, tag members). lm-eval's own task folder, part
-  of the installed package, is trusted like the rest of that package.
-* Loading and evaluation run with the Hugging Face hub offline (``HF_DATASETS_OFFLINE`` /
-  ``HF_HUB_OFFLINE``) unless ``allow_download`` (``--allow-download``): a task whose dataset is
-  not in the ``datasets`` cache (``HF_DATASETS_CACHE``) and not local is a one-line error naming
-  the task. Any other lm-eval failure is a one-line ``LmevalTaskError`` naming the task(s); the
-  original exception is chained (``--debug`` shows it).
+Safety (``!function`` task code refused, the hub offline) is ``lmeval_safety``; the ``LM``
+adapter is ``lmeval_adapter``; resolving and loading tasks is ``lmeval_tasks``.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import random
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
+from healthbench.core.types import SampleResult
 from healthbench.models.base import Model
-from healthbench.models.hf import cut_at_stop
 from healthbench.results.samples import rewrite_samples
+from healthbench.run.lmeval_adapter import PREFIX, block_name, make_lm
+from healthbench.run.lmeval_safety import LmevalTaskError, hub_access, needs_hub, needs_hub_error
+from healthbench.run.lmeval_tasks import LmevalPlan, isolated_random_state, one_line, prepare
+from healthbench.run.prepare import subsample_items
+from healthbench.scoring.score import MODEL_ERROR
 from healthbench.scoring.stats import bootstrap_ci, bootstrap_mean_ci, stratified_macro_ci
-from healthbench.core.types import GenerationParams, Request, Response, SampleResult
+
+__all__ = ["LmevalTaskError", "REQUEST_LOG", "block_name", "prepare", "run",
+           "split_task_names"]
 
 log = logging.getLogger("healthbench")
 
-PREFIX = "lmeval:"
+#: Answered requests, kept in the run folder so that a resumed run asks the model only the rest.
+REQUEST_LOG = "lmeval_requests.jsonl"
 METRIC_NAMES = {"acc": "accuracy", "acc_norm": "accuracy_norm"}
-NEEDS = {"generate_until": "text", "multiple_choice": "loglikelihood",
-         "loglikelihood": "loglikelihood"}
-DEFAULT_MAX_GEN_TOKS = 256
-# The log-likelihood handed to lm-eval for a failed doc: finite, so its softmax-based metrics
-# stay NaN-free; the doc is an error record and left out of every healthbench metric anyway.
-LOST = -1e30
-
-
-class LmevalTaskError(ValueError):
-    """An lm-eval task that cannot run here (unknown, unloadable, or beyond the model)."""
-
-
-OFFLINE_ENV = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
-TASK_CODE_TAG = "!function"
 
 
 def split_task_names(names: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -86,410 +66,6 @@ def split_task_names(names: Iterable[str]) -> tuple[list[str], list[str]]:
     return ours, theirs
 
 
-def block_name(task: str) -> str:
-    return PREFIX + task
-
-
-# ------------------------------------------------------------------------------ preparation
-
-
-@dataclass
-class LmevalPlan:
-    """Loaded lm-eval tasks, ready to run; ``loaded`` is ``TaskManager.load``'s TaskDict."""
-
-    names: list[str]
-    manager: Any
-    loaded: dict[str, Any]
-    allow_download: bool = False
-
-
-def _task_manager(names: Sequence[str], include_paths: Sequence[Path]) -> Any:
-    from lm_eval.tasks import TaskManager
-
-    paths = [str(Path(p).resolve()) for p in include_paths]
-    for path in paths:
-        if not Path(path).is_dir():
-            raise LmevalTaskError(f"--lmeval-include-path: {path} is not a folder")
-    if paths:
-        manager = TaskManager(include_path=paths, include_defaults=False)
-        if all(name in manager.all_tasks for name in names):
-            return manager  # every name is local: skip indexing lm-eval's built-in tasks
-    manager = TaskManager(include_path=paths or None)
-    unknown = [name for name in names if name not in manager.all_tasks]
-    if unknown:
-        raise LmevalTaskError(f"unknown lm-eval task(s): {', '.join(unknown)} (see "
-                              "`lm-eval ls tasks`, or add --lmeval-include-path DIR)")
-    return manager
-
-
-# ------------------------------------------------------------------------------ safety
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _lm_eval_dir() -> Path | None:
-    try:
-        import lm_eval
-    except ImportError:
-        return None
-    return Path(lm_eval.__file__).resolve().parent
-
-
-def _function_tags(path: Path) -> tuple[list[str], list[Path]]:
-    """(``file:line`` of every ``!function`` tag, files named by ``include:``) of one YAML file.
-    The file is composed (parsed to nodes), never constructed: nothing in it runs."""
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return [], []
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:  # unparseable here: refuse on the bare tag, as lm-eval would read it
-        return [f"{path}:{i + 1}" for i, line in enumerate(text.splitlines())
-                if TASK_CODE_TAG in line], []
-    found: list[str] = []
-    includes: list[Path] = []
-    stack = [root] if root is not None else []
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node.tag == TASK_CODE_TAG:
-            found.append(f"{path}:{node.start_mark.line + 1}")
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack += [key, value]
-                if node is root and isinstance(key, yaml.ScalarNode) and key.value == "include":
-                    items = value.value if isinstance(value, yaml.SequenceNode) else [value]
-                    includes += [path.parent / str(item.value) for item in items
-                                 if isinstance(item, yaml.ScalarNode)]
-        elif isinstance(node, yaml.SequenceNode):
-            stack += list(node.value)
-    return sorted(found), includes
-
-
-def _scan(paths: Iterable[Path], found: list[str], seen: set[Path]) -> None:
-    """Add the ``!function`` uses of ``paths`` and of their ``include:`` chains to ``found``;
-    files inside the installed lm-eval package are trusted."""
-    trusted = _lm_eval_dir()
-    for path in paths:
-        path = Path(path).resolve()
-        if path in seen or not path.is_file():
-            continue
-        seen.add(path)
-        if trusted is not None and trusted in path.parents:
-            continue
-        tags, includes = _function_tags(path)
-        found += tags
-        _scan(includes, found, seen)
-
-
-def _include_path_yaml(include_paths: Sequence[Path]) -> list[Path]:
-    out: list[Path] = []
-    for folder in include_paths:
-        if Path(folder).is_dir():
-            out += sorted(p for pattern in ("*.yaml", "*.yml")
-                          for p in Path(folder).rglob(pattern) if p.is_file())
-    return out
-
-
-def _resolved_yaml(manager: Any, names: Sequence[str]) -> list[Path]:
-    """The YAML files the requested names resolve to: tasks, group and tag members."""
-    index = getattr(manager, "task_index", {}) or {}
-    out: list[Path] = []
-    todo, done = list(names), set()
-    while todo:
-        name = todo.pop()
-        if not isinstance(name, str) or name in done:
-            continue
-        done.add(name)
-        entry = index.get(name)
-        if entry is None:
-            continue
-        if getattr(entry, "yaml_path", None):
-            out.append(Path(entry.yaml_path))
-        cfg = getattr(entry, "cfg", None) or {}
-        members = cfg.get("task") if "group" in cfg else None
-        if isinstance(members, (list, tuple)):
-            todo += [m for m in members if isinstance(m, str)]
-        todo += sorted(getattr(entry, "tags", ()) or ())
-    return out
-
-
-def refuse_task_code(found: Sequence[str]) -> None:
-    if found:
-        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-        raise LmevalTaskError(
-            f"lm-eval task config uses {TASK_CODE_TAG} (it would import and run Python code): "
-            f"{shown}; pass --allow-task-code to run task code you trust")
-
-
-@contextmanager
-def hub_access(allow_download: bool):
-    """Within: the Hugging Face hub offline (env and the already-imported libraries' flags),
-    unless ``allow_download``. Restored on exit."""
-    if allow_download:
-        yield
-        return
-    import sys
-
-    saved_env = {key: os.environ.get(key) for key in OFFLINE_ENV}
-    flags = [(sys.modules.get(mod), attr) for mod, attr in (
-        ("datasets.config", "HF_HUB_OFFLINE"), ("datasets.config", "HF_DATASETS_OFFLINE"),
-        ("huggingface_hub.constants", "HF_HUB_OFFLINE"))]
-    flags = [(mod, attr, getattr(mod, attr)) for mod, attr in flags
-             if mod is not None and hasattr(mod, attr)]
-    for key in OFFLINE_ENV:
-        os.environ[key] = "1"
-    for mod, attr, _ in flags:
-        setattr(mod, attr, True)
-    try:
-        yield
-    finally:
-        for mod, attr, value in flags:
-            setattr(mod, attr, value)
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _needs_hub(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps) is the hub being unreachable in offline mode."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        name = type(current).__name__
-        text = str(current).lower()
-        if isinstance(current, ConnectionError) or name in {
-                "OfflineModeIsEnabled", "LocalEntryNotFoundError"} or "offline" in text:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _needs_hub_error(task: str) -> LmevalTaskError:
-    return LmevalTaskError(
-        f"lm-eval task {task} needs its dataset from the Hugging Face hub; pass "
-        "--allow-download or point the task at local files")
-
-
-def _load(manager: Any, names: Sequence[str], allow_download: bool) -> dict[str, Any]:
-    with hub_access(allow_download):
-        try:
-            return manager.load(list(names))
-        except Exception as exc:
-            culprit = ", ".join(names)
-            for name in [*_leaf_names(manager, names), *names]:  # which one: each alone
-                try:
-                    manager.load([name])
-                except Exception:
-                    culprit = name
-                    break
-            if not allow_download and _needs_hub(exc):
-                raise _needs_hub_error(culprit) from exc
-            raise LmevalTaskError(f"lm-eval could not load task {culprit}: "
-                                  f"{_one_line(exc)}") from exc
-
-
-def _leaf_names(manager: Any, names: Sequence[str]) -> list[str]:
-    index = getattr(manager, "task_index", {}) or {}
-    out: list[str] = []
-    todo, done = list(names), set()
-    while todo:
-        name = todo.pop(0)
-        if not isinstance(name, str) or name in done or name not in index:
-            continue
-        done.add(name)
-        entry = index[name]
-        cfg = getattr(entry, "cfg", None) or {}
-        members = cfg.get("task") if "group" in cfg else None
-        if isinstance(members, (list, tuple)):
-            todo += [m for m in members if isinstance(m, str)]
-        elif getattr(entry, "tags", None) and not getattr(entry, "yaml_path", None):
-            todo += sorted(entry.tags)
-        else:
-            out.append(name)
-    return out
-
-
-def prepare(names: Sequence[str], include_paths: Sequence[Path], model: Model,
-            model_name: str, *, allow_task_code: bool = False,
-            allow_download: bool = False) -> LmevalPlan:
-    """Resolve and load the tasks; refuse those the model cannot run, before any generation.
-    Task code (``!function``) is refused unless ``allow_task_code``; loading happens with the
-    hub offline unless ``allow_download``."""
-    if not allow_task_code:  # before lm-eval reads a file of the include paths
-        found: list[str] = []
-        _scan(_include_path_yaml(include_paths), found, set())
-        refuse_task_code(found)
-    manager = _task_manager(names, include_paths)
-    if not allow_task_code:
-        found = []
-        _scan(_resolved_yaml(manager, names), found, set())
-        refuse_task_code(found)
-    loaded = _load(manager, names, allow_download)
-    for name, task in loaded["tasks"].items():
-        output_type = task.get_config("output_type")
-        needed = NEEDS.get(output_type)
-        if needed is None:
-            raise LmevalTaskError(f"lm-eval task {name!r}: output type {output_type!r} is not "
-                                  f"supported (healthbench runs {', '.join(NEEDS)})")
-        if needed not in model.capabilities:
-            raise LmevalTaskError(
-                f"model {model_name!r} cannot run lm-eval task {name!r} ({output_type}): it "
-                f"needs {needed} but the model offers {', '.join(sorted(model.capabilities))}")
-    return LmevalPlan(list(names), manager, loaded, allow_download)
-
-
-# ------------------------------------------------------------------------------ the LM adapter
-
-
-def _lm_base() -> type:
-    from lm_eval.api.model import LM
-
-    return LM
-
-
-def make_lm(model: Model, batch_size: int) -> Any:
-    """An lm-eval ``LM`` backed by ``model`` (the class is built lazily: lm_eval imports late)."""
-
-    class HealthbenchLM(_lm_base()):  # type: ignore[misc]
-        """lm-eval requests → healthbench Requests, in batches; failures recorded per doc."""
-
-        MULTIMODAL = True  # images given by a task's doc_to_image are passed on
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-            self.batch_size = max(1, int(batch_size))
-            self.errors: dict[tuple[str, int], str] = {}
-
-        def _requests(self, instances: Sequence[Any],
-                      build: Callable[[Any], Request]) -> list[Request]:
-            return [build(inst) for inst in instances]
-
-        def _call(self, fn: Callable[[list[Request]], list[Response]],
-                  requests: list[Request]) -> list[Response]:
-            out: list[Response] = []
-            for start in range(0, len(requests), self.batch_size):
-                out.extend(_resilient(fn, requests[start:start + self.batch_size]))
-            return out
-
-        def _note(self, inst: Any, response: Response) -> None:
-            if response.error:
-                self.errors.setdefault((inst.task_name, inst.doc_id), response.error)
-
-        def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-            built = [_generation_request(inst) for inst in requests]
-            responses = self._call(self.model.generate, built)
-            texts = []
-            for inst, request, response in zip(requests, built, responses):
-                self._note(inst, response)
-                texts.append(cut_at_stop(response.text or "", request.generation.stop)
-                             if not response.error else "")
-            return texts
-
-        def loglikelihood(self, requests: list[Any],
-                          disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-            # One healthbench request per (doc, context, images): its continuations are choices.
-            groups: dict[tuple, list[int]] = {}
-            for i, inst in enumerate(requests):
-                visual = _visuals(inst.args)
-                key = (inst.task_name, inst.doc_id, inst.args[0], tuple(id(v) for v in visual))
-                groups.setdefault(key, []).append(i)
-            keys = list(groups)
-            built = []
-            for key in keys:
-                first = requests[groups[key][0]]
-                built.append(Request(
-                    task=block_name(first.task_name), sample_id=str(first.doc_id),
-                    prompt=_strip_image_marks(first.args[0]), images=_visuals(first.args),
-                    choices=tuple(requests[i].args[1] for i in groups[key])))
-            responses = self._call(self.model.score_choices, built)
-            out: list[tuple[float, bool]] = [(LOST, False)] * len(requests)
-            for key, response in zip(keys, responses):
-                members = groups[key]
-                self._note(requests[members[0]], response)
-                lls, greedy = _likelihoods(response, len(members))
-                for j, i in enumerate(members):
-                    out[i] = (lls[j], greedy[j])
-            return out
-
-        def loglikelihood_rolling(self, requests: list[Any],
-                                  disable_tqdm: bool = False) -> list[float]:
-            raise NotImplementedError("healthbench models score choices after a prompt; "
-                                      "rolling (perplexity) tasks are not supported")
-
-    return HealthbenchLM()
-
-
-def _resilient(fn: Callable[[list[Request]], list[Response]],
-               requests: list[Request]) -> list[Response]:
-    """The batch at once; if it raises, one at a time, so only the failing docs are lost."""
-    try:
-        responses = list(fn(requests))
-        if len(responses) == len(requests):
-            return responses
-        raise RuntimeError(f"model returned {len(responses)} responses for {len(requests)}")
-    except Exception as exc:
-        if len(requests) == 1:
-            return [Response(error=f"{type(exc).__name__}: {exc}")]
-        out = []
-        for request in requests:
-            out.extend(_resilient(fn, [request]))
-        return out
-
-
-def _visuals(args: Sequence[Any]) -> tuple[Any, ...]:
-    extra = args[2] if len(args) > 2 and isinstance(args[2], Mapping) else {}
-    return tuple(extra.get("visual") or ())
-
-
-def _strip_image_marks(text: str) -> str:
-    # Plugins place image tokens themselves; lm-eval's literal placeholder would be read as text.
-    return text.replace("<image>", "")
-
-
-def _generation_request(inst: Any) -> Request:
-    context, kwargs = inst.args[0], dict(inst.args[1] or {})
-    until = kwargs.get("until") or ()
-    until = (until,) if isinstance(until, str) else tuple(until)
-    sample = bool(kwargs.get("do_sample", False))
-    params = GenerationParams(
-        max_new_tokens=int(kwargs.get("max_gen_toks", kwargs.get("max_new_tokens",
-                                                                 DEFAULT_MAX_GEN_TOKS))),
-        temperature=float(kwargs.get("temperature", 1.0)) if sample else 0.0,
-        top_p=float(kwargs.get("top_p", 1.0)) if sample else 1.0, stop=until)
-    return Request(task=block_name(inst.task_name), sample_id=str(inst.doc_id),
-                   prompt=_strip_image_marks(context), images=_visuals(inst.args),
-                   generation=params)
-
-
-def _likelihoods(response: Response, n: int) -> tuple[list[float], list[bool]]:
-    """Summed log-likelihoods (``extra['loglikelihood']`` where the plugin gives them, else its
-    choice scores) and greedy flags; -inf for a failed request."""
-    if response.error:
-        return [LOST] * n, [False] * n
-    extra = response.extra or {}
-    lls = list(extra.get("loglikelihood") or response.choice_scores or ())
-    greedy = list(extra.get("is_greedy") or [False] * n)
-    if len(lls) != n:
-        return [LOST] * n, [False] * n
-    return [float(v) for v in lls], [bool(g) for g in greedy]
-
-
-
 # ------------------------------------------------------------------------------ running
 
 
@@ -498,30 +74,28 @@ def run(plan: LmevalPlan, model: Model, run_dir: Path, *, seed: int = 0,
         batch_size: int | str = "auto") -> dict[str, dict[str, Any]]:
     """Evaluate the plan's tasks; write ``<run_dir>/lmeval:<task>/samples.jsonl`` and return
     the results.json blocks by name (tasks, then groups)."""
-    import numpy as np
     from lm_eval.evaluator import evaluate as lm_evaluate
 
     t0 = time.perf_counter()
     size = model.auto_batch_size([]) if batch_size == "auto" else int(batch_size)
-    lm = make_lm(model, size)
-    random.seed(seed)
-    np.random.seed(seed)
-    _seed_torch(seed)
+    lm = make_lm(model, size, run_dir / REQUEST_LOG)
     for task in plan.loaded["tasks"].values():
         if task.get_config("num_fewshot") is None:
             task.set_config(key="num_fewshot", value=0)
         task.set_fewshot_seed(seed=seed)
     chosen = _chosen_docs(plan, seed, limit, subsample)
     names = ", ".join(plan.loaded["tasks"]) or ", ".join(plan.names)
-    with hub_access(plan.allow_download):
+    # lm-eval draws from the global generators in places; they are seeded for the call and
+    # restored afterwards, so running lm-eval tasks leaves the process's random state as it was.
+    with hub_access(plan.allow_download), isolated_random_state(seed):
         try:
             results = lm_evaluate(lm=lm, task_dict=plan.loaded,
                                   limit=None if chosen else limit, samples=chosen,
                                   bootstrap_iters=0, log_samples=True, verbosity="WARNING")
         except Exception as exc:
-            if not plan.allow_download and _needs_hub(exc):
-                raise _needs_hub_error(names) from exc
-            raise LmevalTaskError(f"lm-eval task {names} failed: {_one_line(exc)}") from exc
+            if not plan.allow_download and needs_hub(exc):
+                raise needs_hub_error(names) from exc
+            raise LmevalTaskError(f"lm-eval task {names} failed: {one_line(exc)}") from exc
     if results is None:
         raise LmevalTaskError(f"lm-eval task {names}: lm-eval returned no results")
     blocks: dict[str, dict[str, Any]] = {}
@@ -540,14 +114,6 @@ def run(plan: LmevalPlan, model: Model, run_dir: Path, *, seed: int = 0,
     return blocks
 
 
-def _seed_torch(seed: int) -> None:
-    import sys
-
-    torch = sys.modules.get("torch")  # seeded only if a plugin already uses it
-    if torch is not None:
-        torch.manual_seed(seed)
-
-
 def _chosen_docs(plan: LmevalPlan, seed: int, limit: int | None,
                  subsample: int | None) -> dict[str, list[int]] | None:
     """Doc ids per task for ``--subsample`` (healthbench's rule: sorted ``random.Random(seed)
@@ -557,8 +123,7 @@ def _chosen_docs(plan: LmevalPlan, seed: int, limit: int | None,
     chosen = {}
     for name, task in plan.loaded["tasks"].items():
         n = len(task.eval_docs)
-        ids = sorted(random.Random(seed).sample(range(n), subsample)) if subsample < n \
-            else list(range(n))
+        ids = subsample_items(list(range(n)), subsample, seed)
         chosen[name] = ids[:limit] if limit is not None else ids
     return chosen
 
@@ -615,7 +180,7 @@ def _records(name: str, samples: list[dict[str, Any]],
             records.append(SampleResult(id=str(doc_id), task=block_name(name),
                                         target=_jsonable(first.get("target")), response=None,
                                         parsed=None, scores={}, meta={},
-                                        error=f"model error: {error}", inputs=inputs))
+                                        error=f"{MODEL_ERROR}{error}", inputs=inputs))
             continue
         scores: dict[str, float | None] = {}
         for entry in entries:

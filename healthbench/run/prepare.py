@@ -61,3 +61,14 @@ def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, st
         raise ManifestMismatchError(f"{root}: the data does not match the manifest in "
                                     f"{task.source}: {'; '.join(wrong)}")
     return loaded, checksum
+
+
+def subsample_items(items: list, k: int, seed: int) -> list:
+    """A deterministic subsample in dataset order: ``random.Random(seed).sample(range(N), k)``,
+    sorted (the M3LLM-v2 ``eval_sample_num`` rule), so the same seed picks the same samples."""
+    import random
+
+    if k >= len(items):
+        return list(items)
+    picked = sorted(random.Random(seed).sample(range(len(items)), k))
+    return [items[i] for i in picked]

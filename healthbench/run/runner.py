@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from healthbench.data.images import ImageError, load_image
+from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
 from healthbench.scoring.base import Metric
 from healthbench.models.base import Model
@@ -115,54 +116,6 @@ def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Respo
     return list(responses)
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA/MPS out-of-memory errors, recognised without importing torch."""
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
-
-
-class BatchCaller:
-    """Calls the model on a batch with two fall-backs.
-
-    Out of memory → the batch is split in halves (recursively) and the smaller size is kept as a
-    cap for the rest of the task. Any other failure → each request alone, so only the failing
-    samples become errors.
-    """
-
-    def __init__(self, model: Model, task: TaskConfig) -> None:
-        self.model, self.task = model, task
-        self.cap: int | None = None
-
-    def __call__(self, requests: list[Request]) -> list[Response]:
-        cap = self.cap
-        if cap is not None and len(requests) > cap:
-            out: list[Response] = []
-            for start in range(0, len(requests), cap):
-                out.extend(self(requests[start:start + cap]))
-            return out
-        try:
-            return _call(self.model, self.task, requests)
-        except Exception as exc:
-            if is_out_of_memory(exc) and len(requests) > 1:
-                self.cap = max(1, len(requests) // 2)
-                log.warning("out of memory at batch %d; retrying at batch %d", len(requests),
-                            self.cap)
-                _free_accelerator_memory()
-                return self(requests)
-            if len(requests) == 1:
-                return [Response(error=f"{type(exc).__name__}: {exc}")]
-            log.warning("batch of %d failed (%s: %s); retrying one at a time", len(requests),
-                        type(exc).__name__, exc)
-            return [response for request in requests for response in self([request])]
-
-
-def _free_accelerator_memory() -> None:
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def _prefetched(task: TaskConfig, batches: list[list[Pending]],
                 workers: int) -> Iterator[list[tuple[Pending, Request | str]]]:
     """Yield decoded batches, keeping the next ones decoding in threads meanwhile."""
@@ -243,7 +196,7 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
             size = model.auto_batch_size([])
         batches = _batches(pending, int(size))
         bar = _progress(task.name, len(pending), settings.progress)
-        call = BatchCaller(model, task)
+        call = BatchCaller(lambda requests: _call(model, task, requests))
         for loaded in _prefetched(task, batches, settings.workers):
             runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
             for item, req in loaded:
