@@ -59,6 +59,43 @@ def identity(text: str, sample: Sample) -> Any:
     return text.strip() if isinstance(text, str) else UNPARSED
 
 
+# "Final answer: X", "final answer is X", "**Final Answer:** X" (bold removed first).
+_FINAL_CUE = re.compile(r"\bfinal\s+answer\s*(?:is\b\s*:?|[:：])\s*", re.I)
+
+
+def final_answer_text(text: str) -> str | None:
+    """The content of a reasoning model's final-answer wrapper, or None when there is none.
+
+    Reasoning inside ``<think>…</think>`` is ignored; then, in this order, the last
+    ``<answer>…</answer>``, the last ``\\boxed{…}`` (``\\text{}`` unwrapped), or the rest of the
+    line after the last "Final answer:" / "final answer is".
+    """
+    body = _THINK.sub(" ", text)
+    tags = _ANSWER_TAG.findall(body)
+    if tags:
+        return tags[-1].strip()
+    boxed = _boxed(body)
+    if boxed is not None:
+        return boxed.strip()
+    body = body.replace("**", "")
+    cues = list(_FINAL_CUE.finditer(body))
+    if cues:
+        rest = body[cues[-1].end():].strip()
+        return rest.splitlines()[0].strip() if rest else ""
+    return None
+
+
+@EXTRACTORS.register("final_answer")
+def final_answer(text: str, sample: Sample) -> Any:
+    """Free-text answers (open and closed VQA): the final-answer wrapper's content when the
+    response has one (``final_answer_text``), else the response without its ``<think>`` part,
+    stripped. ``identity`` is this without the wrapper rules."""
+    if not isinstance(text, str):
+        return UNPARSED
+    found = final_answer_text(text)
+    return found if found is not None else _THINK.sub(" ", text).strip()
+
+
 def _norm(text: str) -> str:
     return re.sub(r"[\s\W_]+", " ", str(text).lower()).strip()
 
