@@ -456,3 +456,56 @@ def test_llava_med_normalize_word_agrees(text: str) -> None:
 
     assert ours(text.lower()) == normalize_word(text.lower())
     assert _CONTRACTIONS["dont"] == "don't" and _CONTRACTIONS["somebody'd"] == "somebodyd"
+
+
+# --- the examples docs/metrics.md gives, one per quirk -----------------------------------------
+
+def _rad(target: str) -> dict[str, str]:
+    return {"answer_type": "closed" if target.lower() in ("yes", "no") else "open"}
+
+
+def _slake(kind: str) -> dict[str, str]:
+    return {"answer_type": kind.lower(), "answer_type_raw": kind, "q_lang": "en"}
+
+
+@pytest.mark.parametrize("protocol, name, target, response, meta, strict, peer", [
+    ("llava-med", "closed_accuracy", "no", "Not sure", _rad("no"), 0, 1),
+    ("llava-med", "closed_accuracy", "yes", "yes and no", _rad("yes"), 0, 1),
+    ("llava-med", "closed_accuracy", "no", "Yes, there is a nodule", _rad("no"), 0, 1),
+    ("llava-med", "open_recall", "3", "Three", _rad("3"), 0, 1),
+    ("llava-med", "open_recall", "the liver", "liver", _rad("x"), 0.5, 1),
+    ("llava-med", "open_recall", "non contrast", "CT - non-contrast", _rad("x"), 1, 0),
+    ("llava-med", "open_recall", "left lung", "lung lung lung", _rad("x"), 0.5, 0.75),
+    ("llava-med", "open_recall", "1.5 cm", "1 5 cm", _rad("x"), 1, 0.5),
+    ("medevalkit", "closed_accuracy", "no", "Not sure", _rad("no"), 0, 1),
+    ("medevalkit", "closed_accuracy", "yes", "Yes, there is a nodule", _rad("yes"), 1, 0),
+    ("medevalkit", "open_exact_match", "granuloma", "Granuloma.", _rad("x"), 1, 0),
+    ("medevalkit", "open_exact_match", "liver", "Final answer: liver", _rad("x"), 1, 0),
+    ("medevalkit", "closed_accuracy", "Yes", "Yes, there is a nodule", _slake("CLOSED"), 1, 0),
+    ("medevalkit", "open_exact_match", "liver", "liver\n", _slake("OPEN"), 1, 0),
+    ("medevalkit", "closed_accuracy", "no", "<answer>no</answer>", _rad("no"), 1, 1),
+])
+def test_documented_examples(protocol: str, name: str, target: str, response: str,
+                             meta: dict, strict: float, peer: float) -> None:
+    from healthbench.core.types import Response, Sample
+    from healthbench.suites.medvqa import metrics
+
+    sample = Sample(id="x", question="q?", target=target, meta=meta)
+
+    def value(proto: str) -> float | None:
+        parsed = metrics.medvqa_answer(response, sample, protocol=proto)
+        return getattr(metrics, name)(protocol=proto).per_sample(sample, Response(text=response),
+                                                                 parsed)
+
+    assert (value("strict"), value(protocol)) == (strict, peer)
+
+
+def test_metrics_a_peer_does_not_compute_are_refused() -> None:
+    from healthbench.suites.medvqa import metrics
+
+    with pytest.raises(ValueError, match="not part of protocol 'medevalkit'"):
+        metrics.open_recall(protocol="medevalkit")
+    with pytest.raises(ValueError, match="not part of protocol 'llava-med'"):
+        metrics.medvqa_accuracy(protocol="llava-med")
+    with pytest.raises(ValueError, match="unknown protocol 'llava'"):
+        metrics.closed_accuracy(protocol="llava")
