@@ -427,7 +427,8 @@ def test_pathvqa_protocols_equal_the_peers(tmp_path: Path) -> None:
     ids = [f"test/{i}" for i in range(len(items))]
     blocks = replay_all(tmp_path, "pathvqa", ids, [r for *_, r in items], tmp_path / "data")
     assert all(b["n"] == len(items) and b["n_errors"] == 0 for b in blocks.values())
-    # The Hub files have no answer_type: LLaVA-Med's PathVQA file marks yes/no answers CLOSED.
+    # The Hub files have no answer_type: assumed CLOSED iff yes/no (LLaVA-Med's converted
+    # files are not published; docs/metrics.md says so).
     types = ["CLOSED" if a.lower() in ("yes", "no") else "OPEN" for a, _, _ in items]
     check_peers(blocks, items, types, slake=False)
     mek = medevalkit_cal_metrics([{"response": r, "answer": a} for a, _, r in items], False)

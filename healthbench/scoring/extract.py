@@ -2,7 +2,8 @@
 
 Each is registered by name and called as ``extract(text, sample, **args)``. An extractor that
 cannot find an answer returns ``UNPARSED`` (JSON null) rather than guessing; the parse-failure rate
-is reported beside accuracy. The paper-parity matcher that always picks an option (MedEvalKit's
+is reported beside accuracy. ``final_answer`` reads a reasoning model's final-answer wrapper
+for free-text answers. The paper-parity matcher that always picks an option (MedEvalKit's
 nearest-option rule) lives in ``medevalkit.py`` and is opt-in by name.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ v1.0.0. Everything it does to a response is reproduced, quirks included:
 * closed/open comes from the dataset's own ``answer_type`` (``CLOSED`` | ``OPEN``) where the
   files have one (SLAKE, the OSF release of VQA-RAD); a question with another type is in neither
   score. Files without the field (the Hub copies of VQA-RAD and PathVQA) use yes/no answer =
-  closed, the rule the converted files LLaVA-Med evaluates encode;
+  closed: LLaVA-Med's converted test files are not published, so that split is an assumption;
 * closed: a hit iff the normalised response contains "yes" or "no" **as substrings** and
   contains the normalised target as a substring ("Not sure" contains "no"; "a nodule" contains
   "no"); every closed question stays in the denominator (since LLaVA-Med #35; before it, a wrong
