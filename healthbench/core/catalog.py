@@ -56,8 +56,10 @@ PROMPT_BUILDERS: Registry = Registry('prompt builder', _PROMPT_BUILDERS_TARGETS)
 _EXTRACTORS_TARGETS = {
     'chexpert_labels': 'healthbench.suites.mimic_cxr.metrics:chexpert_labels',
     'choice_letter': 'healthbench.scoring.extract:choice_letter',
+    'final_answer': 'healthbench.scoring.extract:final_answer',
     'identity': 'healthbench.scoring.extract:identity',
     'medevalkit_choice': 'healthbench.scoring.medevalkit:medevalkit_choice',
+    'medvqa_answer': 'healthbench.suites.medvqa.metrics:medvqa_answer',
     'mmmu': 'healthbench.suites.mmmu.metrics:mmmu_answer',
     'mmoral_opg_answer': 'healthbench.suites.mmoral.metrics:mmoral_opg_answer',
 }

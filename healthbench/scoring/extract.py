@@ -2,7 +2,8 @@
 
 Each is registered by name and called as ``extract(text, sample, **args)``. An extractor that
 cannot find an answer returns ``UNPARSED`` (JSON null) rather than guessing; the parse-failure rate
-is reported beside accuracy. The paper-parity matcher that always picks an option (MedEvalKit's
+is reported beside accuracy. ``final_answer`` reads a reasoning model's final-answer wrapper
+for free-text answers. The paper-parity matcher that always picks an option (MedEvalKit's
 nearest-option rule) lives in ``medevalkit.py`` and is opt-in by name.
 """
 from __future__ import annotations
@@ -57,6 +58,43 @@ _STANDALONE = re.compile(r"(?<![A-Za-z0-9'’-])(?P<L>[A-Z])(?![A-Za-z0-9'’-])
 def identity(text: str, sample: Sample) -> Any:
     """The response text unchanged (stripped): free-text answers scored by text metrics."""
     return text.strip() if isinstance(text, str) else UNPARSED
+
+
+# "Final answer: X", "final answer is X", "**Final Answer:** X" (bold removed first).
+_FINAL_CUE = re.compile(r"\bfinal\s+answer\s*(?:is\b\s*:?|[:：])\s*", re.I)
+
+
+def final_answer_text(text: str) -> str | None:
+    """The content of a reasoning model's final-answer wrapper, or None when there is none.
+
+    Reasoning inside ``<think>…</think>`` is ignored; then, in this order, the last
+    ``<answer>…</answer>``, the last ``\\boxed{…}`` (``\\text{}`` unwrapped), or the rest of the
+    line after the last "Final answer:" / "final answer is".
+    """
+    body = _THINK.sub(" ", text)
+    tags = _ANSWER_TAG.findall(body)
+    if tags:
+        return tags[-1].strip()
+    boxed = _boxed(body)
+    if boxed is not None:
+        return boxed.strip()
+    body = body.replace("**", "")
+    cues = list(_FINAL_CUE.finditer(body))
+    if cues:
+        rest = body[cues[-1].end():].strip()
+        return rest.splitlines()[0].strip() if rest else ""
+    return None
+
+
+@EXTRACTORS.register("final_answer")
+def final_answer(text: str, sample: Sample) -> Any:
+    """Free-text answers (open and closed VQA): the final-answer wrapper's content when the
+    response has one (``final_answer_text``), else the response without its ``<think>`` part,
+    stripped. ``identity`` is this without the wrapper rules."""
+    if not isinstance(text, str):
+        return UNPARSED
+    found = final_answer_text(text)
+    return found if found is not None else _THINK.sub(" ", text).strip()
 
 
 def _norm(text: str) -> str:

@@ -1,7 +1,7 @@
 """MedEvalKit's multiple-choice matcher, reproduced for parity with published numbers (opt-in).
 
 The numbers papers quote for HealthGPT-style models on OmniMedVQA (and PMC-MI-Bench's MC task)
-come from MedEvalKit's ``judge_multi_choice`` (benchmarks.md §1.5c). Unlike ``choice_letter`` it
+come from MedEvalKit's ``judge_multi_choice`` (``utils/utils.py``). Unlike ``choice_letter`` it
 never declines: a response it cannot read goes to the option whose text is most similar
 (``difflib`` ratio, first option on ties, so an empty or all-dissimilar response picks A). That
 is a guess, which is why it is a separately named extractor and not the default.
@@ -10,7 +10,9 @@ is a guess, which is why it is a separately named extractor and not the default.
 produce the *letter* it effectively chose, so ``accuracy`` over this extractor equals MedEvalKit's
 accuracy whenever the gold answer is a letter (``tests/test_extract.py`` checks this
 against a transcription of the original). One documented difference: with two options of
-identical text, the original may count either as correct; this returns the first.
+identical text, MedEvalKit's OmniMedVQA loader makes the *last* one the gold letter (a response
+naming the first is wrong there); healthbench's loader makes the first the target and this
+returns the first.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""VQA-RAD, SLAKE, PathVQA and PMC-VQA in their published layouts (benchmarks.md §7.1).
+"""VQA-RAD, SLAKE, PathVQA and PMC-VQA in their published layouts.
 
 Each loader reads the files as the dataset's publishers distribute them (docs/datasets.md has the
 trees); nothing is converted beforehand. Closed vs open (``meta["answer_type"]``) follows what
@@ -298,7 +298,7 @@ def _pmc_image(root: Path, name: str, where: str) -> ImageSource:
                      f"{' or '.join(f + '/' for f in PMC_IMAGE_FOLDERS)}")
 
 
-# --- prompts (MedEvalKit's, benchmarks.md §7.2) --------------------------------------------------
+# --- prompts (MedEvalKit's utils/question_formats.py) --------------------------------------------
 
 YES_NO_INSTRUCTION = "Please output 'yes' or 'no'(no extra output)."
 OPEN_INSTRUCTION = "Please answer the question concisely."

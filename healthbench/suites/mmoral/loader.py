@@ -1,6 +1,7 @@
 """MMOral-OPG (MMOral-Bench) and MMOral-Uni (MMOral-Omni-Bench) in their released TSV layouts.
 
-Both are VLMEvalKit TSVs (facts: /work/shared/facts/mmoral.md §1.2, §3.2), read the way the
+Both are VLMEvalKit TSVs (isbrycee/OralGPT ``MMOral-Bench-EvalKit/vlmeval/dataset/mmoral.py``
+and ``image_base.py``), read the way the
 official loader reads them: ``pandas.read_csv(sep="\\t")`` with pandas' default missing-value
 markers (an empty cell, ``NA``, ``None``, ``nan``… is missing), except that cells are kept as
 text (no number parsing). Image cells follow VLMEvalKit's rules:

@@ -1,4 +1,4 @@
-"""MMOral-OPG and MMOral-Uni scoring (facts: /work/shared/facts/mmoral.md §2.3, §2.5, §3.5).
+"""MMOral-OPG and MMOral-Uni scoring (isbrycee/OralGPT, ``vlmeval/dataset/utils/mmoral.py``).
 
 Closed MMOral-OPG questions use the official letter extraction (``get_single_choice_prediction``
 in ``vlmeval/dataset/utils/mmoral.py``), reproduced step by step:
