@@ -50,7 +50,8 @@ UNIX_FILE = "test_data.json"
 LLAVA_RAD_VIEWS = ("AP", "PA")
 
 
-def _json_rows(root: Path, file: str, what: str) -> tuple[Path, list[Any]]:
+def _json_rows(root: Path, file: str, what: str) -> tuple[Path, list[Any] | SampleError]:
+    """The file's rows, or one file-level SampleError when it is not a JSON list."""
     require_dir(root, what, f"{root}/{file} next to MIMIC-CXR-JPG's files/ folder")
     path = resolve_inside(root, file, f"dataset option file={file!r}")
     if not path.is_file():
@@ -60,9 +61,10 @@ def _json_rows(root: Path, file: str, what: str) -> tuple[Path, list[Any]]:
     try:
         rows = loads_json(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a JSON file ({getattr(exc, 'msg', exc)})") from None
+        return path, SampleError(f"{path.stem}/*", str(path),
+                                 f"not a JSON file ({getattr(exc, 'msg', exc)})")
     if not isinstance(rows, list):
-        raise ValueError(f"{path}: expected a JSON list of rows")
+        return path, SampleError(f"{path.stem}/*", str(path), "expected a JSON list of rows")
     return path, rows
 
 
@@ -91,6 +93,8 @@ def load_llava_rad_findings(root: Path, file: str = LLAVA_RAD_FILE, split: str =
                             keep_reference_text: bool = False) -> LoadedDataset:
     """LLaVA-Rad's curated findings file: its test selection, its prompts, verbatim findings."""
     path, rows = _json_rows(root, file, "LLaVA-Rad MIMIC-CXR findings file")
+    if isinstance(rows, SampleError):
+        return LoadedDataset(items=[rows], files=[path])
     done: list[tuple[int, Sample | SampleError]] = []
     pending: list[tuple[int, Sample, str]] = []
     for n, row in enumerate(rows):
@@ -141,6 +145,8 @@ def load_unix_test_data(root: Path, file: str = UNIX_FILE, labeler: str = "chexp
     """UniX's test_data.json: per-row prompts, references labelled verbatim (prefix kept),
     stripped and cut to 512 characters as UniX cuts both sides."""
     path, rows = _json_rows(root, file, "UniX test_data.json")
+    if isinstance(rows, SampleError):
+        return LoadedDataset(items=[rows], files=[path])
     done: list[tuple[int, Sample | SampleError]] = []
     pending: list[tuple[int, Sample, str]] = []
     for n, row in enumerate(rows):
