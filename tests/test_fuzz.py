@@ -63,6 +63,8 @@ LAYOUTS = {
     "vqa_rad": ("VQA_RAD Dataset Public.json", {}),
     "slake": ("test.json", {}),
     "pmc_mi_bench": ("benchmark_data/puretextQA_benchmark.json", {"subtask": "puretext"}),
+    "llava_rad_findings": ("chat_test_MIMIC_CXR_all_gpt4extract_rulebased_v1.json", {}),
+    "unix_test_data": ("test_data.json", {}),
 }
 
 

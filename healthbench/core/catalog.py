@@ -15,6 +15,7 @@ _LOADERS_TARGETS = {
     'cxr_findings': 'healthbench.suites.mimic_cxr.loader:load_cxr_findings',
     'image_folder': 'healthbench.suites.generation.loader:load_image_folder',
     'ixi': 'healthbench.suites.generation.loader:load_ixi',
+    'llava_rad_findings': 'healthbench.suites.mimic_cxr.peer_files:load_llava_rad_findings',
     'mimic_cxr': 'healthbench.suites.mimic_cxr.loader:load_mimic_cxr',
     'mmmu': 'healthbench.suites.mmmu.loader:load_mmmu',
     'mmoral_opg': 'healthbench.suites.mmoral.loader:load_mmoral_opg',
@@ -25,6 +26,7 @@ _LOADERS_TARGETS = {
     'pmc_vqa': 'healthbench.suites.medvqa.loader:load_pmc_vqa',
     'slake': 'healthbench.suites.medvqa.loader:load_slake',
     'synthrad2023': 'healthbench.suites.generation.loader:load_synthrad',
+    'unix_test_data': 'healthbench.suites.mimic_cxr.peer_files:load_unix_test_data',
     'vqa_rad': 'healthbench.suites.medvqa.loader:load_vqa_rad',
 }
 LOADERS: Registry = Registry('dataset format', _LOADERS_TARGETS)

@@ -31,7 +31,10 @@ def metric_summary(metric: Metric, records: Sequence[SampleResult], seed: int) -
         value = aggregate(metric, records)
         ci = bootstrap_mean_ci(kept, seed=seed)
         n = len(kept)
-    return {"value": _clean(value), "ci": ci, "n": n}
+    out: dict[str, Any] = {"value": _clean(value), "ci": ci, "n": n}
+    if metric.extra_summary is not None:
+        out.update(metric.extra_summary(records))
+    return out
 
 
 def _group_value(record: SampleResult, key: str) -> str:

@@ -18,6 +18,7 @@ UNPARSED = None
 
 PerSample = Callable[[Sample, Response, Any], "float | None"]
 Corpus = Callable[[Sequence[SampleResult]], float]
+CorpusExtra = Callable[[Sequence[SampleResult]], "dict[str, Any]"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class Metric:
     #: A fraction in [0, 1], shown as % in tables (compare margins in points); False for
     #: metrics in their own units (PSNR dB, MSE, CIDEr).
     percent: bool = True
+    #: Optional figures a named protocol publishes beside healthbench's value and interval
+    #: (e.g. LLaVA-Rad's bootstrap median): a mapping merged into the metric's results.json
+    #: entry, computed from the same records.
+    extra_summary: CorpusExtra | None = None
 
     def __post_init__(self) -> None:
         if self.per_sample is None and self.corpus is None:

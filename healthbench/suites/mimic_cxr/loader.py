@@ -16,7 +16,9 @@ own ids). The reference text is a report section (``section``: findings by defau
 
 **Simple table** (``format: cxr_findings``): a JSONL, JSON list or CSV file of rows with ``image``
 (relative path) and ``findings`` (reference text), optional ``id``; UniX's ``test_data.json``
-rows (``images[0]`` and the assistant turn ``messages[1].content``) are read too.
+rows (``images[0]`` and the assistant turn ``messages[1].content``) are read too, with the
+``FINDINGS:`` prefix removed: healthbench's reading, not UniX's (``unix_test_data`` in
+peer_files.py reads them as UniX does, for UniX's numbers).
 
 **Reference labels** (``reference_labels`` option): ``labeler`` (default; the named labeler run on
 the reference text: the protocol behind the published numbers) or ``csv`` (the study's row in
