@@ -219,3 +219,28 @@ def test_clip_preprocessing_is_the_pil_path_even_with_torchvision_picked(monkeyp
     assert np.array_equal(got, want.transpose(2, 0, 1))
     assert type(pre.processor).__name__ in ("CLIPImageProcessorPil", "CLIPImageProcessor")
     assert type(pre.processor) is not TorchvisionLike and torch is not None
+
+
+def test_replay_image_paths_stay_inside_the_replay_folder(tmp_path: Path) -> None:
+    from healthbench.core.types import Request
+    from healthbench.models.baselines import ReplayModel
+
+    folder = tmp_path / "replay"
+    (folder / "images").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 7, np.uint8)).save(folder / "images" / "a.png")
+    np.save(folder / "images" / "b.npy", np.full((4, 4), -500.0))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "outside.png")
+    lines = [{"task": "t", "id": "a", "response": {"output": "images/a.png"}},
+             {"task": "t", "id": "b", "response": {"output": "images/b.npy"}},
+             {"task": "t", "id": "c", "response": [[0, 255], [255, 0]]},
+             {"task": "t", "id": "d", "response": {"output": "../outside.png"}},
+             {"task": "t", "id": "e", "response": {"output": str(tmp_path / "outside.png")}}]
+    (folder / "out.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    model = ReplayModel(str(folder / "out.jsonl"))
+    got = model.generate([Request(task="t", sample_id=i, prompt="", output="image")
+                          for i in "abcde"])
+    assert got[0].image.dtype == np.uint8 and int(got[0].image[0, 0]) == 7
+    assert got[1].image.dtype == np.float64 and got[1].image[0, 0] == -500.0
+    assert got[2].image.dtype == np.uint8 and got[2].image.shape == (2, 2)
+    assert got[3].image is None and "'..'" in got[3].error
+    assert got[4].image is None and "absolute path" in got[4].error
