@@ -214,8 +214,12 @@ def _factory(what: str, higher_is_better: bool):
                                  "ssim")
             from healthbench.suites.generation.volume import VolumeScorer
 
+            def on_volume(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray | None) -> float:
+                pair = Pair(pred, ref, HU_RANGE[1] - HU_RANGE[0], mask, clip=HU_RANGE)
+                return measure(pair, what, "synthrad", psnr_cap_db)
+
             return Metric(f"{what}_synthrad_volume",
-                          per_sample=VolumeScorer(what, float(psnr_cap_db)),
+                          per_sample=VolumeScorer(what, synthrad_prediction, on_volume),
                           higher_is_better=higher_is_better, percent=what == "ssim")
 
         def score(sample: Sample, response: Response, parsed: Any) -> float:

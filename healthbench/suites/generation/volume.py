@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -60,27 +60,28 @@ class VolumeScorer:
     """Per-sample scorer of one measure on whole volumes (one instance per metric)."""
 
     what: str
-    psnr_cap_db: float
+    #: The 8-bit output → HU at the reference slice's shape (metrics.synthrad_prediction).
+    to_hu: Callable[[Any, tuple[int, int]], np.ndarray]
+    #: (prediction, reference, mask or None) volumes → the value (metrics.measure, synthrad).
+    score: Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], float]
     volumes: dict[str, _Volume] = field(default_factory=dict)
 
     def __call__(self, sample: Sample, response: Response, parsed: Any) -> Detailed:
-        from healthbench.suites.generation.metrics import FidelityInputError, synthrad_prediction
-
         meta = sample.meta
         key, depth, frame = meta.get("volume"), meta.get("depth"), meta.get("slice")
         if key is None or depth is None or frame is None or not isinstance(sample.target,
                                                                            ImageSource):
-            raise FidelityInputError("per_volume scoring needs SynthRAD2023 samples (volume, "
+            raise ValueError("per_volume scoring needs SynthRAD2023 samples (volume, "
                                      "depth and slice in meta)")
         if meta.get("selected") != depth:
-            raise FidelityInputError(f"per_volume scoring needs every slice of {key} (the task "
+            raise ValueError(f"per_volume scoring needs every slice of {key} (the task "
                                      f"selects {meta.get('selected')} of {depth}): set "
                                      "slices: {mode: all}")
         if response.image is None:
-            raise FidelityInputError("the model returned no image")
+            raise ValueError("the model returned no image")
         volume = self.volumes.setdefault(str(key), _Volume(int(depth)))
         shape = axial_shape(sample.target.path)  # type: ignore[arg-type]
-        volume.slices[int(frame)] = synthrad_prediction(response.image, shape).astype(np.float32)
+        volume.slices[int(frame)] = self.to_hu(response.image, shape).astype(np.float32)
         if int(frame) != volume.depth - 1:
             return Detailed(None, {"volume": key, "status": "kept for the volume score"})
         del self.volumes[str(key)]
@@ -95,13 +96,9 @@ class VolumeScorer:
         return Detailed(value, {"volume": key, "slices": volume.depth})
 
     def score_volume(self, pred: np.ndarray, reference: Path, mask_path: str | None) -> float:
-        from healthbench.suites.generation.metrics import HU_RANGE, Pair, measure
-
         ref = canonical_axial_stack(reference).astype(np.float64)
         mask = canonical_axial_stack(Path(mask_path)) > 0 if mask_path else None
         if ref.shape != pred.shape or (mask is not None and mask.shape != ref.shape):
             raise ValueError(f"volume shapes differ: prediction {pred.shape}, reference "
                              f"{ref.shape}, mask {None if mask is None else mask.shape}")
-        pair = Pair(pred.astype(np.float64), ref, HU_RANGE[1] - HU_RANGE[0], mask,
-                    clip=HU_RANGE)
-        return measure(pair, self.what, "synthrad", self.psnr_cap_db)
+        return self.score(pred.astype(np.float64), ref, mask)
