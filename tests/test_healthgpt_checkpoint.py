@@ -123,11 +123,24 @@ def test_a_renamed_key_fails_naming_both_names(tiny, tmp_path):
     assert f"missing keys: {old}" in message and f"unexpected keys: {new}" in message
 
 
-def test_a_wrong_rank_is_a_shape_error(tiny, tmp_path):
-    state = released_hlora(tiny, rank=32)     # generation rank offered as comprehension
-    with pytest.raises(CheckpointError, match="shape mismatches") as err:
-        create_model("healthgpt", {"com_hlora_path": save(state, tmp_path / "com.bin")})
-    assert "lora_A.weight: file (32, 64), model (16, 64)" in str(err.value)
+def test_the_rank_is_read_from_the_file_and_disagreements_name_key_and_shapes(tiny, tmp_path):
+    state = released_hlora(tiny, rank=32)     # another rank than the variant's 16: it loads
+    model = create_model("healthgpt", {"com_hlora_path": save(state, tmp_path / "com.bin")})
+    assert model.describe()["tasks"]["comprehension"]["hlora_rank"] == 32
+    key = "base_model.model.model.layers.1.self_attn.o_proj.lora_A.weight"
+    state[key] = torch.randn(8, 64)
+    with pytest.raises(CheckpointError, match="ranks differ") as err:
+        create_model("healthgpt", {"com_hlora_path": save(state, tmp_path / "bad.bin")})
+    assert key in str(err.value) and "is (8, 64)" in str(err.value)
+    routed = released_hlora(tiny, rank=24, experts=3)   # 3 experts' router, 4 expected
+    with pytest.raises(CheckpointError, match=r"lora_route.weight is \(3, 128\) but 4 experts "
+                                              r"need \(4, 128\)"):
+        create_model("healthgpt", {"com_hlora_path": save(routed, tmp_path / "r.bin")})
+    model = create_model("healthgpt", {"com_hlora_path": str(tmp_path / "r.bin"),
+                                       "hlora_experts": 3, "com_hlora_alpha": 24})
+    assert model.describe()["tasks"]["comprehension"] == {
+        "hlora_rank": 24, "hlora_alpha": 24.0, "experts": 3, "hlora_scaling": 3.0,
+        "vision_layer": -2}
 
 
 def test_generation_weights_and_fusion_file_load(tiny, tmp_path):

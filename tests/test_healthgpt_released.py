@@ -124,9 +124,74 @@ def test_a_wrong_base_model_family_is_refused(local_models, tmp_path):
             "com_hlora_path": released_com_file(tmp_path / "com.bin", "phi3", rank=64)})
 
 
-def test_l14_with_m3_ranks_is_a_shape_error(local_models, tmp_path):
-    with pytest.raises(CheckpointError, match="shape mismatches"):
-        create_model("healthgpt", {
-            "variant": "l14", "llm_path": str(local_models["phi3"]),
-            "vit_path": str(local_models["clip"]),
-            "com_hlora_path": released_com_file(tmp_path / "com.bin", "phi3", rank=64)})
+@pytest.mark.parametrize("rank", [8, 64])
+def test_m3_loads_an_adapter_of_any_rank_through_model_args(local_models, tmp_path, rank):
+    model = create_model("healthgpt", {
+        "variant": "m3", "llm_path": str(local_models["phi3"]),
+        "vit_path": str(local_models["clip"]),
+        "com_hlora_path": released_com_file(tmp_path / "com.bin", "phi3", rank=rank)})
+    task = model.describe()["tasks"]["comprehension"]
+    assert (task["hlora_rank"], task["hlora_alpha"], task["experts"]) == (rank, 128, 4)
+    layer = next(iter(model.net.hlora_layers.values()))
+    assert layer.adapters["comprehension"].up.shape[1] == rank
+    assert all(r.error is None for r in model.generate(REQUESTS))
+
+
+TINY_TAMING_YAML = """model:
+  base_learning_rate: 4.5e-06
+  target: taming.models.vqgan.GumbelVQ
+  params:
+    kl_weight: 1.0e-08
+    embed_dim: 4
+    n_embed: 8192
+    ddconfig:
+      double_z: false
+      z_channels: 32
+      resolution: 64
+      in_channels: 3
+      out_ch: 3
+      ch: 32
+      ch_mult: [1, 2]
+      num_res_blocks: 1
+      attn_resolutions: [32]
+      dropout: 0.0
+"""
+
+
+def test_m3_generation_with_a_rank_64_adapter_and_a_tiny_vqgan_from_model_yaml(local_models,
+                                                                               tmp_path):
+    from healthbench.models.healthgpt.vqgan import VQGANDecoder
+    from healthbench.models.healthgpt.vqgan_config import config_from_state, config_from_yaml
+
+    com = create_model("healthgpt", {
+        "variant": "m3", "llm_path": str(local_models["phi3"]),
+        "vit_path": str(local_models["clip"]),
+        "com_hlora_path": released_com_file(tmp_path / "com.bin", "phi3", rank=64)})
+    rows = com.net.vocab_size
+    g = torch.Generator().manual_seed(3)
+    torch.save({"base_model.model.model.embed_tokens.weight": torch.randn(rows, 64, generator=g),
+                "base_model.model.lm_head.weight": torch.randn(rows, 64, generator=g)},
+               tmp_path / "fusion.bin")
+    (tmp_path / "vq").mkdir()
+    (tmp_path / "vq" / "model.yaml").write_text(TINY_TAMING_YAML)
+    cfg = config_from_yaml(tmp_path / "vq" / "model.yaml")
+    assert (cfg.resolution, cfg.ch_mult, cfg.tokens) == (64, (1, 2), 1024)
+    torch.manual_seed(1)
+    weights = {k: torch.randn_like(v) for k, v in VQGANDecoder(cfg).state_dict().items()}
+    assert config_from_state(weights) == cfg.__class__(**{**vars(cfg), "resolution": 256,
+                                                          "attn_resolutions": (128,)})
+    torch.save({"state_dict": weights}, tmp_path / "vq" / "last.ckpt")
+    model = create_model("healthgpt", {
+        "variant": "m3", "llm_path": str(local_models["phi3"]),
+        "vit_path": str(local_models["clip"]),
+        "gen_hlora_path": released_com_file(tmp_path / "gen.bin", "phi3", rank=64),
+        "fusion_path": str(tmp_path / "fusion.bin"),
+        "vqgan_path": str(tmp_path / "vq" / "last.ckpt"),
+        "vqgan_config": str(tmp_path / "vq" / "model.yaml")})
+    described = model.describe()
+    assert described["tasks"]["generation"]["hlora_rank"] == 64
+    assert described["vqgan"]["config"].endswith("model.yaml")
+    assert model.capabilities == {"image"}
+    assert torch.equal(model.vqgan.quantize.embed.weight, weights["quantize.embed.weight"])
+    images = model.vqgan.decode_to_uint8(torch.randint(0, 8192, (1, 1024)))
+    assert tuple(images.shape) == (1, 64, 64, 3)

@@ -143,16 +143,57 @@ def _read_nifti(src: ImageSource) -> np.ndarray:
     img = nib.load(str(src.path))
     shape = img.shape
     _check_pixels(src, int(np.prod(shape[:2])), int(np.prod(shape[2:])) if len(shape) > 2 else 1)
-    data = np.asarray(img.dataobj)
-    while data.ndim > 3:
-        data = data[..., 0]
-    if data.ndim == 3:
-        index = data.shape[2] // 2 if src.frame is None else src.frame
-        if not 0 <= index < data.shape[2]:
-            raise ImageError(f"{src.describe()}: slice {index} out of range "
-                             f"(0..{data.shape[2] - 1})")
-        data = np.rot90(data[:, :, index])  # axial slice, displayed with anterior up
-    return data
+    if len(shape) < 3:
+        return np.asarray(img.dataobj)
+    depth = shape[axial_axis(img.affine)[0]]
+    index = depth // 2 if src.frame is None else src.frame
+    if not 0 <= index < depth:
+        raise ImageError(f"{src.describe()}: slice {index} out of range (0..{depth - 1})")
+    return axial_slice(img, index)
+
+
+def axial_axis(affine: np.ndarray) -> tuple[int, bool]:
+    """The array axis that runs inferior→superior in nibabel's closest canonical (RAS+)
+    orientation of ``affine``, and whether it runs superior→inferior in the file."""
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(affine)
+    axis = int(np.flatnonzero(ornt[:3, 0] == 2)[0]) if (ornt[:3, 0] == 2).any() else 2
+    return axis, bool(ornt[axis, 1] < 0)
+
+
+def nifti_axial_depth(path: Path) -> int:
+    """How many axial slices a NIfTI volume has (1 for a 2-D image), by anatomy, not array axis."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    return int(img.shape[axial_axis(img.affine)[0]]) if len(img.shape) >= 3 else 1
+
+
+def axial_slice(img, index: int) -> np.ndarray:  # img: nibabel.Nifti1Image
+    """Axial slice ``index`` (counted inferior→superior) of the volume reoriented to nibabel's
+    closest canonical orientation (``as_closest_canonical``: RAS+), shown with anterior at the
+    top and the patient's right on the image's right (neurological convention): ``rot90`` of the
+    canonical ``data[:, :, index]``. Only that slice is read (``dataobj`` slicing); extra
+    dimensions (time) take their first index.
+
+    Slicing by the affine rather than by array axis means one anatomy stored in two
+    orientations gives the same 2-D images."""
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(img.affine)
+    axis, flipped = axial_axis(img.affine)
+    depth = img.shape[axis]
+    where: list[object] = [slice(None)] * 3 + [0] * (len(img.shape) - 3)
+    where[axis] = depth - 1 - index if flipped else index
+    plane = np.asarray(img.dataobj[tuple(where)])
+    rest = [a for a in range(3) if a != axis]              # the two in-plane array axes
+    if ornt[rest[0], 0] > ornt[rest[1], 0]:                 # order them as R (0), A (1)
+        plane, rest = plane.T, rest[::-1]
+    for k, a in enumerate(rest):
+        if ornt[a, 1] < 0:
+            plane = np.flip(plane, axis=k)
+    return np.rot90(plane)
 
 
 def is_image_file(path: Path) -> bool:

@@ -8,7 +8,10 @@ order.
 
 ``replay``: responses read from a file, so outputs made elsewhere can be scored. Accepts lines of
 ``{"task", "id", "response"}`` or a previous run's samples.jsonl (a file, or a run directory
-holding ``<task>/samples.jsonl``).
+holding ``<task>/samples.jsonl``). For image tasks a response is ``{"output": relpath}`` (a PNG,
+or a ``.npy`` array, relative to the JSONL file's folder and resolved inside it) or the pixels as
+a nested list (H×W or H×W×C; integers 0..255 become uint8, anything else float64); see
+docs/generation.md.
 """
 from __future__ import annotations
 
@@ -97,8 +100,20 @@ class ReplayModel(Model):
                 if row.get("error") and value is None:
                     continue  # a failed sample of an earlier run has no response to replay
                 if isinstance(value, dict) and "output" in value:  # a saved generated image
-                    value = {"output_file": str(file.parent / value["output"])}
+                    value = self._output_file(file, lineno, value["output"])
                 self.responses[key] = value
+
+    @staticmethod
+    def _output_file(file: Path, lineno: int, relative: Any) -> dict[str, str]:
+        """A saved image's path, resolved inside the replayed file's folder (no absolute
+        paths, no ``..``, no symlink out); a path that escapes is that sample's error."""
+        from healthbench.data.paths import UnsafePathError, resolve_inside
+
+        try:
+            return {"output_file": str(resolve_inside(file.parent, str(relative),
+                                                      f"replay: {file} line {lineno}"))}
+        except UnsafePathError as exc:
+            return {"refused": str(exc)}
 
     def _lookup(self, request: Request) -> Any:
         return self.responses.get((request.task, request.sample_id))
@@ -126,6 +141,8 @@ class ReplayModel(Model):
                 return Response(image=load_output(Path(value["output_file"])))
             except (OSError, ValueError) as exc:
                 return Response(error=f"replay: cannot read {value['output_file']}: {exc}")
+        if isinstance(value, dict) and "refused" in value:
+            return Response(error=value["refused"])
         if isinstance(value, dict):
             return Response(error="replay: the saved record has no generated image file")
         arr = np.asarray(value)

@@ -13,10 +13,14 @@ from typing import Any
 import torch
 
 from healthbench.models.healthgpt import tiny
+from healthbench.models.healthgpt.adapters import HLoRAArgs, config_from_state
+from healthbench.models.healthgpt.checkpoint import read_state_dict
 from healthbench.models.healthgpt.model import HealthGPT
 from healthbench.models.healthgpt.templates import get_template
 from healthbench.models.healthgpt.variants import COMPREHENSION, GENERATION, Variant
+from healthbench.models.healthgpt.vision import clip_processor
 from healthbench.models.healthgpt.vqgan import VQGANConfig, VQGANDecoder
+from healthbench.models.healthgpt.vqgan_config import load_vqgan
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
           "fp16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16,
@@ -32,6 +36,7 @@ class Paths:
     gen_hlora: str | None = None
     fusion: str | None = None
     vqgan: str | None = None
+    vqgan_config: str | None = None
 
     def given(self) -> dict[str, str]:
         return {k: v for k, v in vars(self).items() if v}
@@ -79,13 +84,40 @@ def _stop_ids(tokenizer: Any, generation_config: Any, end_text: str) -> list[int
     return ids
 
 
+def _task_files(variant: Variant, paths: Paths, hlora: HLoRAArgs) -> dict[str, tuple]:
+    """Per task given a file: (path, its tensors, the H-LoRA config its shapes say)."""
+    out = {}
+    for name, path in ((COMPREHENSION, paths.com_hlora), (GENERATION, paths.gen_hlora)):
+        if path:
+            what = "comprehension" if name == COMPREHENSION else "generation"
+            state = read_state_dict(_existing(path, f"{what} H-LoRA file"))
+            out[name] = (path, state, config_from_state(path, state, variant.hlora(name),
+                                                        hlora.alpha(name), hlora.experts))
+    return out
+
+
+def _vqgan(paths: Paths, vq_tokens: int, device: torch.device, info: dict[str, Any],
+           known: VQGANConfig | None = None) -> VQGANDecoder:
+    """The decoder from the checkpoint (+ taming model.yaml), fp32 as upstream's idx2img."""
+    decoder, source = load_vqgan(_existing(paths.vqgan or "", "VQGAN checkpoint"),
+                                 paths.vqgan_config and _existing(paths.vqgan_config,
+                                                                  "VQGAN model.yaml"), known)
+    if decoder.config.n_embed != vq_tokens:
+        raise ValueError(f"the VQGAN codebook has {decoder.config.n_embed} entries but the "
+                         f"model's vocabulary has {vq_tokens} index tokens")
+    info["vqgan"] = {"config": source, "n_embed": decoder.config.n_embed,
+                     "tokens": decoder.config.tokens, "resolution": decoder.config.resolution}
+    return decoder.to(device=device).eval()
+
+
 def build_tiny(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch.device,
-               attn_implementation: str, seed: int) -> Built:
+               attn_implementation: str, seed: int, hlora: HLoRAArgs = HLoRAArgs()) -> Built:
     """Tiny random-weight model; every random tensor comes from ``seed`` in a fixed order."""
     unsupported = set(paths.given()) & {"llm", "vit"}
     if unsupported:
         raise ValueError(f"variant 'tiny' is built from configs; it takes no "
                          f"{', '.join(sorted(unsupported))} path")
+    files = _task_files(variant, paths, hlora)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         tokenizer = tiny.build_tokenizer()
@@ -94,7 +126,7 @@ def build_tiny(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch
         net = HealthGPT(llm, vision, tokenizer, processor, variant.family,
                         get_template(variant.template), variant.vq_tokens)
         for name in (COMPREHENSION, GENERATION):
-            net.add_task(name, variant.hlora(name))
+            net.add_task(name, files[name][2] if name in files else variant.hlora(name))
             for layer in net.hlora_layers.values():   # non-zero B so the adapters matter
                 torch.nn.init.normal_(layer.adapters[name].up, std=0.02)
         fusion = {"embed": torch.randn(net.vocab_size, net.hidden_size) * 0.02,
@@ -103,28 +135,23 @@ def build_tiny(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch
     net.to(device=device, dtype=dtype).eval()
     net.set_fusion(GENERATION, fusion["embed"], fusion["head"])
     vqgan = vqgan.to(device=device).eval()   # fp32, as upstream's idx2img
-    if paths.com_hlora:
-        net.load_task(COMPREHENSION, _existing(paths.com_hlora, "comprehension H-LoRA file"))
-    if paths.gen_hlora:
-        net.load_task(GENERATION, _existing(paths.gen_hlora, "generation H-LoRA file"),
-                      paths.fusion and _existing(paths.fusion, "fusion layer file"))
-    elif paths.fusion:
+    if GENERATION not in files and paths.fusion:
         raise ValueError("fusion_path is loaded with gen_hlora_path; give both")
+    for name, (path, state, _) in files.items():
+        fusion_path = paths.fusion and _existing(paths.fusion, "fusion layer file")
+        net.load_task(name, path, fusion_path if name == GENERATION else None, state)
+    info: dict[str, Any] = {"tasks": [COMPREHENSION, GENERATION]}
     if paths.vqgan:
-        vqgan.load_released(_existing(paths.vqgan, "VQGAN checkpoint"))
+        vqgan = _vqgan(paths, variant.vq_tokens, device, info, tiny.TINY_VQGAN)
     stop = _stop_ids(tokenizer, None, net.template.stop_text)
-    return Built(net, vqgan, stop, {"tasks": [COMPREHENSION, GENERATION]})
+    return Built(net, vqgan, stop, info)
 
 
 def build_released(variant: Variant, paths: Paths, dtype: torch.dtype, device: torch.device,
-                   attn_implementation: str, device_map: str | None) -> Built:
+                   attn_implementation: str, device_map: str | None,
+                   hlora: HLoRAArgs = HLoRAArgs()) -> Built:
     """A released variant from local base weights and the released H-LoRA/fusion/VQGAN files."""
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        CLIPImageProcessor,
-        CLIPVisionModel,
-    )
+    from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionModel
 
     if not paths.llm or not paths.vit:
         raise ValueError(f"variant {variant.name!r} needs llm_path (the base LLM directory) and "
@@ -146,7 +173,7 @@ def build_released(variant: Variant, paths: Paths, dtype: torch.dtype, device: t
                          f"{variant.name!r} needs {LLM_FAMILY[variant.family][0]!r}")
     vision = CLIPVisionModel.from_pretrained(_existing(paths.vit, "CLIP directory"), dtype=dtype,
                                              attn_implementation=attn_implementation)
-    processor = CLIPImageProcessor.from_pretrained(paths.vit)
+    processor = clip_processor(paths.vit)
     vision.requires_grad_(False)
     llm.requires_grad_(False)
     net = HealthGPT(llm, vision, tokenizer, processor, variant.family,
@@ -155,24 +182,20 @@ def build_released(variant: Variant, paths: Paths, dtype: torch.dtype, device: t
         net.to(device)
     else:
         vision.to(net.device)
-    tasks = []
-    if paths.com_hlora:
-        net.add_task(COMPREHENSION, variant.hlora(COMPREHENSION))
-        net.load_task(COMPREHENSION, _existing(paths.com_hlora, "comprehension H-LoRA file"))
-        tasks.append(COMPREHENSION)
-    vqgan = None
-    if paths.gen_hlora:
-        net.add_task(GENERATION, variant.hlora(GENERATION))
-        net.load_task(GENERATION, _existing(paths.gen_hlora, "generation H-LoRA file"),
-                      _existing(paths.fusion or "", "fusion layer file"))
-        vqgan = VQGANDecoder(VQGANConfig())
-        vqgan.load_released(_existing(paths.vqgan or "", "VQGAN checkpoint"))
-        vqgan = vqgan.to(device=net.device).eval()   # fp32, as upstream's idx2img
-        tasks.append(GENERATION)
+    files = _task_files(variant, paths, hlora)
+    vqgan, info = None, {"tasks": list(files)}
+    generation = GENERATION in files
+    for name in list(files):
+        path, state, config = files.pop(name)     # one file's tensors in memory at a time
+        net.add_task(name, config)
+        net.load_task(name, path, _existing(paths.fusion or "", "fusion layer file")
+                      if name == GENERATION else None, state)
+    if generation:
+        vqgan = _vqgan(paths, variant.vq_tokens, net.device, info)
     net.eval()
     net.requires_grad_(False)
     stop = _stop_ids(tokenizer, getattr(llm, "generation_config", None), net.template.stop_text)
-    return Built(net, vqgan, stop, {"tasks": tasks})
+    return Built(net, vqgan, stop, info)
 
 
 def build_random(variant: Variant, dtype: torch.dtype, device: torch.device,
@@ -183,14 +206,13 @@ def build_random(variant: Variant, dtype: torch.dtype, device: torch.device,
     directly on ``device`` in ``dtype`` (no full-size float32 copy on the CPU first); shapes are
     the released ones (shapes.py), H-LoRA B is non-zero so the adapters do real work.
     """
-    from transformers import AutoModelForCausalLM, CLIPImageProcessor, CLIPVisionModel
+    from transformers import AutoModelForCausalLM, CLIPVisionModel
 
     from healthbench.models.healthgpt import shapes
 
     shape = shapes.get_shape(variant.name)
     tokenizer = shapes.build_tokenizer(shape.tokenizer_size, shape.eos)
-    processor = CLIPImageProcessor(size={"shortest_edge": 336},
-                                   crop_size={"height": 336, "width": 336})
+    processor = clip_processor()
     previous = torch.get_default_dtype()
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.device(device):

@@ -15,7 +15,7 @@ only at the continuation positions.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,11 +173,14 @@ class HealthGPT(nn.Module):
         return adapters, projector, fusion
 
     @torch.no_grad()
-    def load_task(self, name: str, hlora_path: str, fusion_path: str | None = None) -> None:
-        """Load a released H-LoRA file (+ optional fusion file) into task ``name``, strictly."""
+    def load_task(self, name: str, hlora_path: str, fusion_path: str | None = None,
+                  hlora_state: Mapping[str, torch.Tensor] | None = None) -> None:
+        """Load a released H-LoRA file (+ optional fusion file) into task ``name``, strictly
+        (``hlora_state``: the file's tensors when the caller has read them already)."""
         task = self.tasks[name]
         adapters, projector, fusion = self._layouts(task)
-        found = check_keys(hlora_path, read_state_dict(hlora_path),
+        state = read_state_dict(hlora_path) if hlora_state is None else hlora_state
+        found = check_keys(hlora_path, state,
                            required={**adapters, **projector}, optional=fusion)
         if fusion_path is not None:
             found.update(check_keys(fusion_path, read_state_dict(fusion_path), required=fusion))

@@ -24,6 +24,9 @@ class HealthGPTPlugin(Model):
 
     Arguments (``--model-args``): ``variant`` (m3, l14, xl32, tiny; default tiny), ``llm_path``,
     ``vit_path``, ``com_hlora_path``, ``gen_hlora_path``, ``fusion_path``, ``vqgan_path``,
+    ``vqgan_config`` (taming ``model.yaml``; default: the one beside the checkpoint, else the
+    shape read from the checkpoint), ``com_hlora_alpha`` / ``gen_hlora_alpha`` /
+    ``hlora_experts`` (default: the variant's; the rank is read from the adapter file),
     ``dtype`` (auto: bf16 on GPU, fp32 on CPU), ``attn_implementation`` (sdpa), ``device``,
     ``device_map``, ``seed`` (tiny weights), ``system_prompt`` (replaces the template's),
     ``constrained_image_decoding`` (force exactly one image of index tokens; default: only tiny).
@@ -65,8 +68,12 @@ class HealthGPTPlugin(Model):
                  constrained_image_decoding: bool | None = None,
                  random_weights: bool = False, cache_implementation: str = "dynamic",
                  compile: bool = False, pad_multiple: int | None = None,
-                 preprocess_workers: int | None = None, max_batch_size: int = 128) -> None:
+                 preprocess_workers: int | None = None, max_batch_size: int = 128,
+                 vqgan_config: str | None = None, com_hlora_alpha: float | None = None,
+                 gen_hlora_alpha: float | None = None,
+                 hlora_experts: int | None = None) -> None:
         from healthbench.models.healthgpt import build
+        from healthbench.models.healthgpt.adapters import HLoRAArgs
         from healthbench.models.healthgpt.variants import GENERATION, get_variant
 
         try:
@@ -76,7 +83,8 @@ class HealthGPTPlugin(Model):
         except ValueError as exc:
             raise ModelArgsError(f"healthgpt: {exc}") from exc
         paths = build.Paths(llm_path, vit_path, com_hlora_path, gen_hlora_path, fusion_path,
-                            vqgan_path)
+                            vqgan_path, vqgan_config)
+        hlora = HLoRAArgs(com_hlora_alpha, gen_hlora_alpha, hlora_experts)
         if cache_implementation not in ("dynamic", "static"):
             raise ModelArgsError(f"healthgpt: cache_implementation {cache_implementation!r}: "
                                  "expected dynamic or static")
@@ -85,7 +93,7 @@ class HealthGPTPlugin(Model):
                                  "eager)")
         if spec.name == "tiny":
             built = build.build_tiny(spec, paths, torch_dtype, torch_device, attn_implementation,
-                                     int(seed))
+                                     int(seed), hlora)
         elif random_weights:
             if paths.given():
                 raise ModelArgsError("healthgpt: random_weights takes no weight paths")
@@ -93,7 +101,7 @@ class HealthGPTPlugin(Model):
                                        int(seed))
         else:
             built = build.build_released(spec, paths, torch_dtype, torch_device,
-                                         attn_implementation, device_map)
+                                         attn_implementation, device_map, hlora)
         self.variant = spec
         self.net = built.net
         self.vqgan = built.vqgan
@@ -114,6 +122,7 @@ class HealthGPTPlugin(Model):
         if preprocess_workers is not None:
             self.net.preprocess.workers = int(preprocess_workers)
         self.max_batch_size = int(max_batch_size)
+        self.vqgan_info = built.info.get("vqgan")
         tasks = set(built.info["tasks"])
         caps = {"text", "loglikelihood"} if "comprehension" in tasks else set()
         if GENERATION in tasks and self.vqgan is not None:
@@ -315,8 +324,10 @@ class HealthGPTPlugin(Model):
             "description": self.variant.description,
             "dtype": self.dtype_name,
             "tasks": {name: {"hlora_rank": t.hlora.rank, "hlora_alpha": t.hlora.alpha,
-                             "experts": t.hlora.experts, "vision_layer": t.vision_layer}
+                             "experts": t.hlora.experts, "hlora_scaling": t.hlora.scaling,
+                             "vision_layer": t.vision_layer}
                       for name, t in net.tasks.items()},
+            **({"vqgan": self.vqgan_info} if self.vqgan_info else {}),
             "template": net.template.name,
             "weights": {k: str(v) for k, v in self.paths.items()},
             "parameters": sum(p.numel() for p in net.parameters()),

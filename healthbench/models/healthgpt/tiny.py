@@ -57,12 +57,12 @@ def build_llm(vocab_size: int, tokenizer: Any, attn_implementation: str) -> Any:
 
 
 def build_vision(attn_implementation: str) -> tuple[Any, Any]:
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    from healthbench.models.healthgpt.vision import clip_processor
 
     config = CLIPVisionConfig(image_size=336, patch_size=14, hidden_size=VISION_HIDDEN,
                               intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
                               projection_dim=32)
     config._attn_implementation = attn_implementation
-    processor = CLIPImageProcessor(size={"shortest_edge": 336},
-                                   crop_size={"height": 336, "width": 336})
-    return CLIPVisionModel(config), processor
+    return CLIPVisionModel(config), clip_processor()

@@ -6,6 +6,12 @@ Hierarchical visual perception (healthgpt.md §2.2): comprehension reads CLIP hi
 run, so generation pays for one CLIP block instead of 24. The CLS token is dropped: 576 patch
 features per 336-px image. Preprocessing is upstream's: pad to a square with the CLIP mean
 colour, then the CLIP processor (resize shortest side, centre crop, normalise).
+
+The processor is pinned to the PIL implementation (``clip_processor_class``): transformers 5
+resolves ``CLIPImageProcessor`` to a torchvision-backed class when torchvision is installed and
+to the PIL one otherwise, and their bicubic resizes differ, so answers would depend on an
+unrelated install. The PIL class equals upstream's (transformers 4.x) ``CLIPImageProcessor``
+bit for bit (tests/test_healthgpt_fidelity.py restates that path by hand).
 """
 from __future__ import annotations
 
@@ -14,6 +20,27 @@ from typing import Any
 
 import torch
 from torch import nn
+
+
+def clip_processor_class() -> Any:
+    """The PIL CLIP image processor whatever is installed: ``CLIPImageProcessorPil`` on
+    transformers 5, ``CLIPImageProcessor`` (then PIL-based) on transformers 4."""
+    try:
+        from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    except ImportError:  # transformers 4: CLIPImageProcessor is the PIL/numpy implementation
+        from transformers.models.clip.image_processing_clip import CLIPImageProcessor
+
+        return CLIPImageProcessor
+    return CLIPImageProcessorPil
+
+
+def clip_processor(path: str | None = None) -> Any:
+    """The pinned processor, from a CLIP directory's preprocessor_config.json or, without one,
+    CLIP ViT-L/14-336's settings (shortest edge 336, centre crop 336, OpenAI mean/std)."""
+    cls = clip_processor_class()
+    if path is not None:
+        return cls.from_pretrained(path)
+    return cls(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})
 
 
 def expand_to_square(image: Any, background: tuple[int, int, int]) -> Any:

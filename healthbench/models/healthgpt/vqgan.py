@@ -173,7 +173,9 @@ class VQGANDecoder(nn.Module):
                              f"{tuple(indices.shape)}")
         side = cfg.latent_size
         z = self.quantize.embed(indices).view(-1, side, side, cfg.embed_dim).permute(0, 3, 1, 2)
-        return self.decoder(self.post_quant_conv(z))
+        # contiguous, as upstream's get_codebook_entry returns it: a channels-last view takes
+        # another CPU conv kernel and drifts ~5e-5 from upstream's decoded floats (not ~4e-6)
+        return self.decoder(self.post_quant_conv(z.contiguous()))
 
     @torch.no_grad()
     def decode_to_uint8(self, indices: torch.Tensor) -> torch.Tensor:
@@ -187,6 +189,10 @@ class VQGANDecoder(nn.Module):
         state: Mapping[str, torch.Tensor] = read_state_dict(path)
         if "state_dict" in state and isinstance(state["state_dict"], Mapping):
             state = state["state_dict"]
+        self.load_state(path, state)
+
+    def load_state(self, path: str | Path, state: Mapping[str, torch.Tensor]) -> None:
+        """Load an already-read taming state dict strictly (``path`` names it in errors)."""
         state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)
                  and not k.startswith(self.UNUSED_PREFIXES)}
         own = self.state_dict()

@@ -7,10 +7,15 @@ in each sample's meta.
 
 Layouts:
 * ``image_folder`` — any folder of PNG/JPEG/DICOM/NIfTI (reconstruction: reproduce the input).
-* ``ixi`` — IXI-style brain MRI volumes ``<root>/<anything>/*.nii.gz`` (super-resolution: the input
-  is the slice down-scaled ×``factor`` with bicubic resampling; the reference is the slice).
+* ``ixi`` — IXI brain MRI volumes ``<root>/<anything>/IXI*-T1.nii.gz`` (``sequence:`` T2, PD,
+  MRA for the others; super-resolution: the input is the slice down-scaled ×``factor`` with
+  bicubic resampling; the reference is the slice).
 * ``synthrad2023`` — SynthRAD2023 Task 1: ``<root>/<region>/<patient>/{ct,mr,mask}.nii.gz`` for
   regions ``brain`` and ``pelvis`` (modality conversion CT→MR and MR→CT on axial slices).
+
+Volumes are sliced by anatomy: ``data.images`` reorients each NIfTI to nibabel's closest
+canonical orientation (RAS+) before taking axial slices, so one anatomy stored with another
+affine gives the same images (docs/generation.md, "Orientation").
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
 from healthbench.data.paths import LoadedDataset, require_dir
-from healthbench.data.images import is_image_file
+from healthbench.data.images import is_image_file, nifti_axial_depth
 from healthbench.core.types import ImageSource, Sample, SampleError
 
 #: The paper's own phrasings (healthgpt.md §2.5).
@@ -38,25 +43,26 @@ CT_WINDOW = (-1024.0, 3000.0)  # the SynthRAD2023 dynamic range, used to show CT
 def select_slices(depth: int, rule: dict[str, Any]) -> list[int]:
     """Axial slice indices by a stated rule.
 
-    ``{mode: middle}`` → the middle slice; ``{mode: every, step: k, within: [a, b]}`` → every k-th
+    ``{mode: middle}`` → the middle slice; ``{mode: all}`` → every slice (what ``per_volume``
+    scoring needs); ``{mode: every, step: k, within: [a, b]}`` → every k-th
     slice between fractions a and b of the depth (default the central 40%: [0.3, 0.7]).
     """
     mode = rule.get("mode", "middle")
     if mode == "middle":
         return [depth // 2]
+    if mode == "all":
+        return list(range(depth))
     if mode == "every":
         lo, hi = rule.get("within", [0.3, 0.7])
         step = int(rule.get("step", 1))
         return list(range(int(depth * lo), max(int(depth * lo) + 1, int(np.ceil(depth * hi))),
                           step))
-    raise ValueError(f"unknown slice rule mode {mode!r} (middle | every)")
+    raise ValueError(f"unknown slice rule mode {mode!r} (middle | all | every)")
 
 
 def _nifti_depth(path: Path) -> int:
-    import nibabel as nib
-
-    shape = nib.load(str(path)).shape
-    return int(shape[2]) if len(shape) >= 3 else 1
+    """Axial slices by anatomy (the affine's superior axis), as ``data.images`` slices them."""
+    return nifti_axial_depth(path)
 
 
 @LOADERS.register("image_folder")
@@ -101,20 +107,31 @@ def _format(path: Path) -> str:
     return path.suffix.lower().lstrip(".")
 
 
+#: IXI's sequences and how its files name them (``IXI002-Guys-0828-T1.nii.gz``).
+IXI_SEQUENCES = ("T1", "T2", "PD", "MRA")
+
+
 @LOADERS.register("ixi")
-def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None) -> LoadedDataset:
-    """IXI-style volumes; input = slice down-scaled ×factor (bicubic), reference = the slice."""
-    require_dir(root, "IXI", "IXI brain MRI volumes as <folder>/IXI*-T1.nii.gz (any subfolder)")
+def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None,
+             sequence: str = "T1") -> LoadedDataset:
+    """IXI volumes of one sequence (``IXI*-T1.nii.gz`` by default; ``sequence: T2`` / ``PD`` /
+    ``MRA``), never any other NIfTI under the folder; input = slice down-scaled ×factor
+    (bicubic), reference = the slice."""
+    if sequence not in IXI_SEQUENCES:
+        raise ValueError(f"IXI sequence must be one of {', '.join(IXI_SEQUENCES)}, got "
+                         f"{sequence!r}")
+    pattern = f"IXI*-{sequence}.nii.gz"
+    require_dir(root, "IXI", f"IXI brain MRI volumes named {pattern} (any subfolder)")
     rule = slices or {"mode": "middle"}
     dataset = LoadedDataset()
-    volumes = sorted(root.rglob("*.nii.gz")) + sorted(root.rglob("*.nii"))
+    volumes = sorted(root.rglob(pattern))
     if not volumes:
-        raise FileNotFoundError(f"no .nii/.nii.gz volumes under {root}")
+        raise FileNotFoundError(f"no {pattern} volumes under {root} (IXI names its files "
+                                f"IXI<id>-<site>-<number>-{sequence}.nii.gz)")
     for path in volumes:
         rel = path.relative_to(root)
         dataset.files.append(path)
-        meta = {"modality": "MR", "sequence": _ixi_sequence(path.name), "file": str(rel),
-                "factor": factor}
+        meta = {"modality": "MR", "sequence": sequence, "file": str(rel), "factor": factor}
         try:
             frames = select_slices(_nifti_depth(path), rule)
         except Exception as exc:
@@ -131,58 +148,89 @@ def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None) 
     return dataset
 
 
-def _ixi_sequence(name: str) -> str:
-    for seq in ("T1", "T2", "PD", "MRA", "DTI"):
-        if f"-{seq}" in name:
-            return seq
-    return "unknown"
+#: ``mask:`` options of the SynthRAD2023 loader: the patient's body mask, or none (whole slice).
+MASK_POLICIES = ("body", "none")
+
+
+def _nonempty_slices(mask: Path) -> np.ndarray:
+    """Per axial slice (counted as ``data.images`` counts them), whether the mask has a voxel."""
+    import nibabel as nib
+
+    from healthbench.data.images import axial_axis
+
+    img = nib.load(str(mask))
+    axis, flipped = axial_axis(img.affine)
+    data = np.asarray(img.dataobj)
+    while data.ndim > 3:
+        data = data[..., 0]
+    filled = np.moveaxis(data != 0, axis, 0).reshape(data.shape[axis], -1).any(axis=1)
+    return filled[::-1] if flipped else filled
 
 
 @LOADERS.register("synthrad2023")
 def load_synthrad(root: Path, direction: str = "mr2ct",
                   regions: Sequence[str] = ("brain", "pelvis"),
-                  slices: dict[str, Any] | None = None) -> LoadedDataset:
+                  slices: dict[str, Any] | None = None, mask: str = "body") -> LoadedDataset:
     """Paired CT/MR per patient; input and reference are the same axial slice of each volume.
 
     CT is shown to models through the SynthRAD2023 window [-1024, 3000] HU; MR through its own
-    min..max. The body mask slice travels in meta (``mask``) for the synthrad protocol.
+    min..max. The body mask (``mask.nii.gz``) travels in meta for the synthrad protocol, which
+    scores inside it, as the challenge does. A patient without it is a per-sample error naming
+    the file, unless ``mask: none`` (whole slices, recorded as ``mask_policy`` in each sample's
+    meta). A slice whose mask is empty is skipped, recorded as an error saying why, so every
+    metric of the task counts the same samples.
     """
     if direction not in ("mr2ct", "ct2mr"):
         raise ValueError(f"direction must be mr2ct or ct2mr, got {direction!r}")
+    if mask not in MASK_POLICIES:
+        raise ValueError(f"mask must be body or none, got {mask!r}")
     require_dir(root, "SynthRAD2023", "Task1/<region>/<patient>/{ct,mr,mask}.nii.gz with regions "
                 "brain and pelvis (point dataset.path at the Task1 folder)")
     rule = slices or {"mode": "middle"}
     dataset = LoadedDataset()
     for region in regions:
         for patient in sorted(p for p in (root / region).glob("*") if p.is_dir()):
-            ct, mr, mask = (patient / f"{n}.nii.gz" for n in ("ct", "mr", "mask"))
+            ct, mr, body = (patient / f"{n}.nii.gz" for n in ("ct", "mr", "mask"))
             rel = f"{region}/{patient.name}"
             meta = {"region": region, "patient": patient.name, "direction": direction,
-                    "modality": "CT" if direction == "mr2ct" else "MR"}
-            missing = [p.name for p in (ct, mr) if not p.exists()]
+                    "modality": "CT" if direction == "mr2ct" else "MR", "volume": rel,
+                    "mask_policy": mask}
+            wanted = (ct, mr, body) if mask == "body" else (ct, mr)
+            missing = [str(p.relative_to(root)) for p in wanted if not p.exists()]
             if missing:
-                dataset.items.append(SampleError(rel, str(patient), f"missing {', '.join(missing)}",
-                                                 meta))
+                dataset.items.append(SampleError(rel, str(patient), f"missing {', '.join(missing)}"
+                                                 + (" (or set the loader option mask: none)"
+                                                    if str(body.relative_to(root)) in missing
+                                                    else ""), meta))
                 continue
-            dataset.files += [p for p in (ct, mr, mask) if p.exists()]
+            dataset.files += list(wanted)
             try:
                 depth = _nifti_depth(ct)
                 if _nifti_depth(mr) != depth:
                     raise ValueError(f"ct has {depth} slices but mr has {_nifti_depth(mr)}")
+                filled = _nonempty_slices(body) if mask == "body" else np.ones(depth, bool)
+                if filled.size != depth:
+                    raise ValueError(f"ct has {depth} slices but mask has {filled.size}")
                 frames = select_slices(depth, rule)
             except Exception as exc:
                 dataset.items.append(SampleError(rel, str(patient), f"unreadable pair: {exc}",
                                                  meta))
                 continue
             for frame in frames:
+                sample_meta = {**meta, "slice": frame, "depth": depth, "selected": len(frames),
+                               "mask": str(body) if mask == "body" else None}
+                if not filled[frame]:
+                    dataset.items.append(SampleError(
+                        f"{rel}#{frame}", str(body), f"skipped: {body.relative_to(root)} is "
+                        f"empty on slice {frame} (nothing to score inside the body mask)",
+                        sample_meta))
+                    continue
                 ct_src = ImageSource(path=ct, frame=frame, window=CT_WINDOW)
                 mr_src = ImageSource(path=mr, frame=frame)
                 source, target = (mr_src, ct_src) if direction == "mr2ct" else (ct_src, mr_src)
                 dataset.items.append(Sample(
                     id=f"{rel}#{frame}", question=INSTRUCTIONS[direction], images=(source,),
-                    target=target,
-                    meta={**meta, "slice": frame,
-                          "mask": str(mask) if mask.exists() else None}))
+                    target=target, meta=sample_meta))
     if not dataset.items:
         raise FileNotFoundError(f"no patients under {root}/<region>/ for regions {list(regions)}")
     return dataset
@@ -225,7 +273,7 @@ def build_reconstruction_sample(root: Path) -> None:
 @SAMPLE_BUILDERS.register("super_resolution_sample")
 def build_super_resolution_sample(root: Path) -> None:
     """An IXI-like folder holding the MNI152 T1 template (the only real brain MRI volume that
-    ships in a PyPI package), named as IXI names its T1 volumes."""
+    ships in a PyPI package), named to match the loader's ``IXI*-T1.nii.gz``."""
     import nibabel as nib
     from nilearn.datasets import load_mni152_template
 
@@ -233,4 +281,4 @@ def build_super_resolution_sample(root: Path) -> None:
     folder = root / "IXI-T1"
     folder.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(np.asarray(template.get_fdata(), dtype=np.float32),
-                             template.affine), folder / "MNI152-T1.nii.gz")
+                             template.affine), folder / "IXI-MNI152-T1.nii.gz")

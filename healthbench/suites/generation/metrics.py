@@ -9,11 +9,13 @@ Protocols (each recorded with its settings in results.json through the task's me
   conditioning image), converted to grayscale with PIL's ITU-R 601-2 luma (``color: gray``,
   default) or kept RGB (``color: rgb``, SSIM per channel then averaged), uint8, data range 255.
   The model's output must be uint8 of that size: anything else is a per-sample error.
-``synthrad`` — SynthRAD2023's challenge metrics on 2-D axial slices, for CT references: values
-  clipped to [-1024, 3000] HU, data range 4024, MAE/PSNR inside the body mask, SSIM by skimage's
-  default (uniform 7×7) window on mask-shifted images, averaged inside the mask after cropping a
-  3-pixel border. The 8-bit model output is mapped linearly onto [-1024, 3000] HU and resized
-  (bicubic) to the reference slice. (The official code works on 3-D volumes; this is per slice.)
+``synthrad`` — SynthRAD2023's challenge metrics (``image_metrics.py`` of SynthRAD2023/metrics),
+  for CT references, inside the body mask: MAE on the *unclipped* HU; PSNR (data range 4024)
+  and SSIM on values clipped to [-1024, 3000] HU, SSIM by skimage's default (uniform, 7-wide)
+  window on images set to -1024 outside the mask and shifted to be non-negative, averaged inside
+  the mask after cropping a 3-pixel border. The 8-bit model output is mapped linearly onto
+  [-1024, 3000] HU and resized (bicubic) to the reference slice. Per 2-D slice by default; the
+  challenge scores 3-D volumes, which ``per_volume: true`` does (volume.py).
 ``native`` — the images' own intensities with a stated ``data_range`` (required), for users'
   outputs in physical units (e.g. replayed arrays); shapes must match.
 
@@ -51,6 +53,15 @@ class Pair:
     data_range: float
     mask: np.ndarray | None = None  # boolean, same shape as the images
     channel_axis: int | None = None
+    #: (lo, hi) both images are clipped to for PSNR, MSE and SSIM, never for MAE (synthrad).
+    clip: tuple[float, float] | None = None
+
+    def clipped(self) -> "Pair":
+        if self.clip is None:
+            return self
+        lo, hi = self.clip
+        return Pair(np.clip(self.pred, lo, hi), np.clip(self.ref, lo, hi), self.data_range,
+                    self.mask, self.channel_axis, None)
 
 
 def _check_image(pred: Any) -> np.ndarray:
@@ -90,24 +101,40 @@ def _resize_float(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
                       dtype=np.float64)
 
 
-def prepare_synthrad(pred: Any, ref: ImageSource, mask_path: str | None) -> Pair:
+def synthrad_prediction(pred: Any, shape: tuple[int, int]) -> np.ndarray:
+    """A model's 8-bit output in HU: mapped linearly onto [-1024, 3000], resized (bicubic) to
+    the reference slice and clipped to that range again (an 8-bit image can only express the
+    window; the clip removes the resampling overshoot, nothing the model produced)."""
     arr = _check_image(pred)
     if arr.dtype != np.uint8:
         raise FidelityInputError(f"generated image has dtype {arr.dtype}; synthrad maps 8-bit "
                                  "outputs onto [-1024, 3000] HU")
     gray = np.asarray(Image.fromarray(arr).convert("L"), dtype=np.float64)
     lo, hi = HU_RANGE
-    reference = np.clip(np.asarray(read_pixels(ImageSource(path=ref.path, data=ref.data,
-                                                           frame=ref.frame)),
-                                   dtype=np.float64), lo, hi)
-    generated = np.clip(_resize_float(gray / 255.0 * (hi - lo) + lo, reference.shape), lo, hi)
-    mask = None
-    if mask_path:
-        mask = np.asarray(read_pixels(ImageSource(path=Path(mask_path), frame=ref.frame))) > 0
-        if mask.shape != reference.shape:
-            raise FidelityInputError(f"mask slice {mask.shape} does not match the reference "
-                                     f"{reference.shape}")
-    return Pair(generated, reference, hi - lo, mask)
+    return np.clip(_resize_float(gray / 255.0 * (hi - lo) + lo, shape), lo, hi)
+
+
+def prepare_synthrad(pred: Any, ref: ImageSource, mask_path: str | None,
+                     mask_policy: str = "body") -> Pair:
+    """The pair in HU: the reference *unclipped* (MAE is on the raw HU, as the challenge's
+    ``image_metrics.py``; PSNR and SSIM clip in ``measure``), the body mask slice required
+    unless the loader was told ``mask: none``."""
+    reference = np.asarray(read_pixels(ImageSource(path=ref.path, data=ref.data,
+                                                   frame=ref.frame)), dtype=np.float64)
+    generated = synthrad_prediction(pred, reference.shape)
+    if not mask_path:
+        if mask_policy != "none":
+            raise FidelityInputError("the sample has no body mask; the synthrad protocol scores "
+                                     "inside it (the loader option mask: none scores whole "
+                                     "slices, recorded)")
+        return Pair(generated, reference, HU_RANGE[1] - HU_RANGE[0], clip=HU_RANGE)
+    mask = np.asarray(read_pixels(ImageSource(path=Path(mask_path), frame=ref.frame))) > 0
+    if mask.shape != reference.shape:
+        raise FidelityInputError(f"mask slice {mask.shape} does not match the reference "
+                                 f"{reference.shape}")
+    if not mask.any():
+        raise FidelityInputError(f"{mask_path} is empty on slice {ref.frame}: nothing to score")
+    return Pair(generated, reference, HU_RANGE[1] - HU_RANGE[0], mask, clip=HU_RANGE)
 
 
 def prepare_native(pred: Any, ref: ImageSource, data_range: float) -> Pair:
@@ -130,13 +157,18 @@ def ssim_wang(a: np.ndarray, b: np.ndarray, data_range: float,
 
 
 def measure(pair: Pair, what: str, protocol: str, psnr_cap_db: float) -> float:
-    """One measure on a prepared pair, following the protocol's rules."""
-    diff = pair.pred.astype(np.float64) - pair.ref.astype(np.float64)
-    inside = pair.mask if pair.mask is not None and pair.mask.any() else None
-    if what in ("mse", "psnr", "mae"):
-        values = diff[inside] if inside is not None else diff
-        if what == "mae":
-            return float(np.abs(values).mean())
+    """One measure on a prepared pair, following the protocol's rules.
+
+    Inside the mask when there is one. MAE is on the values as they are (unclipped HU for
+    synthrad); MSE, PSNR and SSIM on the values clipped to ``pair.clip`` (SynthRAD2023's
+    population range), as the challenge's ``image_metrics.py`` does."""
+    if what == "mae":
+        diff = pair.pred.astype(np.float64) - pair.ref.astype(np.float64)
+        return float(np.abs(diff[pair.mask] if pair.mask is not None else diff).mean())
+    pair = pair.clipped()
+    if what in ("mse", "psnr"):
+        diff = pair.pred.astype(np.float64) - pair.ref.astype(np.float64)
+        values = diff[pair.mask] if pair.mask is not None else diff
         mse = float(np.mean(values ** 2))
         if what == "mse":
             return mse
@@ -145,33 +177,50 @@ def measure(pair: Pair, what: str, protocol: str, psnr_cap_db: float) -> float:
         return float(min(psnr_cap_db, 10.0 * np.log10(pair.data_range ** 2 / mse)))
     if what == "ssim":
         if protocol == "synthrad":
-            return _ssim_synthrad(pair)
+            return ssim_synthrad(pair.pred, pair.ref, pair.mask, pair.data_range)
         return ssim_wang(pair.pred, pair.ref, pair.data_range, pair.channel_axis)
     raise ValueError(f"unknown measure {what!r}")
 
 
-def _ssim_synthrad(pair: Pair) -> float:
+def ssim_synthrad(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray | None,
+                  data_range: float) -> float:
+    """SynthRAD2023's SSIM on clipped values (2-D slices or 3-D volumes alike): outside the mask
+    set to the range minimum, shifted to be non-negative, skimage's default (uniform, 7-wide)
+    window, the map averaged inside the mask after cropping a 3-voxel border."""
     from skimage.metrics import structural_similarity
     from skimage.util import crop
 
     lo = HU_RANGE[0]
-    pred, ref = pair.pred - lo, pair.ref - lo
-    if pair.mask is not None:
-        pred, ref = np.where(pair.mask, pred, 0.0), np.where(pair.mask, ref, 0.0)
-    _, full = structural_similarity(ref, pred, data_range=pair.data_range, full=True)
-    full = crop(full, 3)
-    if pair.mask is None:
-        return float(full.mean())
-    return float(full[crop(pair.mask, 3)].mean())
+    if mask is not None:
+        pred, ref = np.where(mask, pred, lo), np.where(mask, ref, lo)
+    full_mean, full = structural_similarity(ref - lo, pred - lo, data_range=data_range,
+                                            full=True)
+    if mask is None:
+        return float(full_mean)
+    return float(crop(full, 3)[crop(mask, 3)].mean(dtype=np.float64))
 
 
 def _factory(what: str, higher_is_better: bool):
     def make(protocol: str, size: int = 256, color: str = "gray",
-             data_range: float | None = None, psnr_cap_db: float = 100.0) -> Metric:
+             data_range: float | None = None, psnr_cap_db: float = 100.0,
+             per_volume: bool = False) -> Metric:
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
         if protocol == "native" and data_range is None:
             raise ValueError("the native protocol needs an explicit data_range")
+        if per_volume:
+            if protocol != "synthrad" or what == "mse":
+                raise ValueError("per_volume applies to the synthrad protocol's mae, psnr and "
+                                 "ssim")
+            from healthbench.suites.generation.volume import VolumeScorer
+
+            def on_volume(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray | None) -> float:
+                pair = Pair(pred, ref, HU_RANGE[1] - HU_RANGE[0], mask, clip=HU_RANGE)
+                return measure(pair, what, "synthrad", psnr_cap_db)
+
+            return Metric(f"{what}_synthrad_volume",
+                          per_sample=VolumeScorer(what, synthrad_prediction, on_volume),
+                          higher_is_better=higher_is_better, percent=what == "ssim")
 
         def score(sample: Sample, response: Response, parsed: Any) -> float:
             pair = _prepared(sample, response, protocol, size, color, data_range)
@@ -202,7 +251,8 @@ def _prepared(sample: Sample, response: Response, protocol: str, size: int, colo
         if protocol == "healthgpt-8bit":
             pair = prepare_healthgpt_8bit(response.image, sample.target, size, color)
         elif protocol == "synthrad":
-            pair = prepare_synthrad(response.image, sample.target, sample.meta.get("mask"))
+            pair = prepare_synthrad(response.image, sample.target, sample.meta.get("mask"),
+                                    str(sample.meta.get("mask_policy", "body")))
         else:
             pair = prepare_native(response.image, sample.target, float(data_range))
         _CACHE[key] = pair
