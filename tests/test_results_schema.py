@@ -119,6 +119,17 @@ def test_legacy_files_without_metric_info_take_the_one_documented_path(tmp_path:
     assert lm.info("accuracy").percent is False
 
 
+def test_no_module_guesses_a_scale_from_a_name() -> None:
+    """The legacy rule lives in the schema reader alone; the old name lists are gone."""
+    package = REPO / "healthbench"
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for name in ("percent_scale", "FRACTION_METRICS", "_is_fraction", "LOWER_IS_BETTER"):
+            assert name not in text, f"{path.relative_to(REPO)} uses {name}"
+        if path != package / "results" / "schema.py":
+            assert "legacy_metric_info" not in text and "_LEGACY_" not in text, path
+
+
 def test_one_formatter_two_styles() -> None:
     assert format_value(0.364, [0.182, 0.545], percent=True, style="table") == "36.4 [18.2, 54.5]"
     assert format_value(0.364, [0.182, 0.545], percent=True) == "36.4 (18.2–54.5)"

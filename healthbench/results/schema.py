@@ -46,7 +46,7 @@ RAW = MetricInfo(percent=False)
 # The name rules of harness versions that did not declare metric_info; only for legacy files.
 _LEGACY_PERCENT_PREFIXES = ("accuracy", "f1", "micro_f1", "macro_f1", "bleu", "rouge", "meteor",
                             "ssim", "ms_ssim", "exact_match", "recall", "precision", "auroc",
-                            "auc", "parse_failure")
+                            "auc")
 _LEGACY_PERCENT_SUFFIXES = ("_accuracy", "_f1", "_recall", "_precision", "_rate", "_failure")
 _LEGACY_LOWER = ("parse_failure", "error_rate", "refusal_rate", "mse", "mae", "rmse", "lpips",
                  "fid")
