@@ -173,8 +173,56 @@ def test_numbers_equal_lm_evals_own(tmp_path, task_dir):
         pytest.approx(theirs["medtoy_mc"]["acc,none"])
     assert ours["lmeval:medtoy_gen"]["metrics"]["exact_match"]["value"] == \
         pytest.approx(theirs["medtoy_gen"]["exact_match,none"])
-    # the direction lm-eval declares travels into results.json for the report tools
-    assert ours["lmeval:medtoy_mc"]["metric_info"]["accuracy"] == {"higher_is_better": True}
+    # the direction lm-eval declares, and the scale of its built-in metric, travel into
+    # results.json for the report tools
+    assert ours["lmeval:medtoy_mc"]["metric_info"]["accuracy"] == {"percent": True,
+                                                                   "higher_is_better": True}
+
+
+class SentenceModel(FixedModel):
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        return [Response(text="the lesion is benign and small") for _ in requests]
+
+
+def test_sacrebleu_scores_keep_lm_evals_0_to_100_scale_in_every_report(tmp_path):
+    """lm-eval's ``bleu``/``ter`` are sacreBLEU scores (0-100; ter lower is better) and it
+    declares no scale: the block says so from lm-eval's own metadata, and tables.md, the
+    leaderboard and compare all show the number lm-eval printed (35.2 was 3520.0 on the
+    leaderboard when the scale was guessed from the name)."""
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from healthbench.report.leaderboard import build_leaderboard, render_markdown
+    from healthbench.report.runs import load_runs
+
+    folder = write_tasks(tmp_path / "tasks")
+    dataset = (f"dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: "
+               f"{folder / 'medtoy.jsonl'}\ntest_split: test\n")
+    (folder / "medtoy_bleu.yaml").write_text(
+        "task: medtoy_bleu\n" + dataset + "output_type: generate_until\n"
+        "doc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
+        "doc_to_target: \"the lesion is benign and stable\"\n"
+        "generation_kwargs: {until: [\"\\n\"], do_sample: false, max_gen_toks: 16}\n"
+        "metric_list:\n  - {metric: bleu, aggregation: bleu, higher_is_better: true}\n"
+        "  - {metric: ter, aggregation: ter, higher_is_better: false}\n"
+        "metadata: {version: 1.0}\n", encoding="utf-8")
+    blocks = evaluate(spec_for(tmp_path, folder, ["medtoy_bleu", "medtoy_gen"]),
+                      model=SentenceModel())["tasks"]
+    block = blocks["lmeval:medtoy_bleu"]
+    assert block["metric_info"] == {"bleu": {"percent": False, "higher_is_better": True},
+                                    "ter": {"percent": False, "higher_is_better": False}}
+    assert blocks["lmeval:medtoy_gen"]["metric_info"] == {
+        "exact_match": {"percent": True, "higher_is_better": True}}
+    theirs = simple_evaluate(model=lmeval_bridge.make_lm(SentenceModel(), 8),
+                             tasks=["medtoy_bleu"], bootstrap_iters=0,
+                             task_manager=TaskManager(include_path=str(folder),
+                                                      include_defaults=False))["results"]
+    bleu = block["metrics"]["bleu"]["value"]
+    assert bleu == pytest.approx(theirs["medtoy_bleu"]["bleu,none"]) and 10 < bleu < 100
+    tables = (tmp_path / "results" / "run" / "tables.md").read_text(encoding="utf-8")
+    assert f"| {bleu:.4g}" in tables
+    board = render_markdown(build_leaderboard(load_runs(tmp_path / "results")))
+    assert f"| {bleu:.2f}" in board and f"{bleu * 100:.1f}" not in board
 
 
 def test_replay_rescores_an_earlier_lmeval_run_identically(tmp_path, task_dir):

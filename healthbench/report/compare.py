@@ -22,9 +22,10 @@ from xml.etree import ElementTree as ET
 
 from healthbench.scoring.base import Metric
 from healthbench.scoring.paired import PairedResult, compare_metric, holm, pair_records, stable_seed
-from healthbench.report.runs import (Run, format_value, group_values, higher_is_better, load_run,
-                                     percent_scale)
+from healthbench.report.runs import Run, group_values, load_run
+from healthbench.results.format import format_value
 from healthbench.results.samples import atomic_write_text
+from healthbench.results.schema import TaskResult
 from healthbench.core.types import SampleResult
 
 #: The comparison of errored samples that every gated slice with errors gets.
@@ -99,16 +100,15 @@ def comparability_problems(baseline: Run, new: Run, tasks: Sequence[str]) -> lis
             problems.append(f"task {task}: in the baseline run but missing from the new run")
             continue
         old_block, new_block = baseline.tasks[task], new.tasks[task]
-        if str(old_block.get("version")) != str(new_block.get("version")):
+        if old_block.version != new_block.version:
             problems.append(f"task {task}: task versions differ (baseline v"
-                            f"{old_block.get('version')}, new v{new_block.get('version')})")
-        if (old_block.get("protocol") or None) != (new_block.get("protocol") or None):
+                            f"{old_block.version}, new v{new_block.version})")
+        if (old_block.protocol or None) != (new_block.protocol or None):
             problems.append(f"task {task}: scoring protocols differ (baseline "
-                            f"{old_block.get('protocol')}, new {new_block.get('protocol')})")
-        if old_block.get("data_checksum") != new_block.get("data_checksum"):
+                            f"{old_block.protocol}, new {new_block.protocol})")
+        if old_block.data_checksum != new_block.data_checksum:
             problems.append(f"task {task}: data checksums differ (baseline "
-                            f"{old_block.get('data_checksum')}, new "
-                            f"{new_block.get('data_checksum')})")
+                            f"{old_block.data_checksum}, new {new_block.data_checksum})")
         for run, which in ((baseline, "baseline"), (new, "new")):
             if not run.samples_path(task).is_file():
                 problems.append(f"task {task}: {which} run has no samples file "
@@ -190,13 +190,12 @@ def per_run_metrics(base: Mapping[str, Metric | None], new: Mapping[str, Metric 
     return out
 
 
-def _slices(task: str, block: Mapping[str, Any], records: Sequence[SampleResult],
+def _slices(task: str, block: TaskResult, records: Sequence[SampleResult],
             ) -> list[tuple[str, str, list[str]]]:
     """(group key, group value, ids) for the whole task and each group value (baseline meta)."""
     ids = [r.id for r in records]
     out = [(OVERALL[0], OVERALL[1], sorted(ids))]
-    keys = list(block.get("group_by") or block.get("groups", {}).keys())
-    for key in keys:
+    for key in block.group_keys:
         buckets: dict[str, list[str]] = {}
         for record in records:
             for value in group_values(record, key):
@@ -232,11 +231,11 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
     pending: list[Comparison] = []
     for task in task_names:
         block = baseline.tasks[task]
-        info = block.get("metric_info")
-        names = [m for m in block.get("metrics", {}) if metrics is None or m in metrics]
+        names = [m for m in block.metrics if metrics is None or m in metrics]
         old_samples, new_samples = baseline.samples(task), new.samples(task)
-        objects = per_run_metrics(resolve_metrics(task, block, names, include_paths),
-                                  resolve_metrics(task, block, names, include_paths),
+        stored = block.to_json()  # resolve_metrics reads the block as stored
+        objects = per_run_metrics(resolve_metrics(task, stored, names, include_paths),
+                                  resolve_metrics(task, stored, names, include_paths),
                                   old_samples, new_samples)
         for key, value, ids in _slices(task, block, list(old_samples.values())):
             errors = _error_rate_comparison(task, key, value, ids, old_samples, new_samples,
@@ -253,14 +252,16 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
                                                 "a registered metric, no per-sample scores)")
                         continue
                     metric = Metric(name, per_sample=lambda *a: None,
-                                    higher_is_better=higher_is_better(name, info))
+                                    higher_is_better=block.info(name).higher_is_better)
                 result = compare_metric(metric, base_recs, new_recs,
                                         seed=stable_seed(seed, task, key, value, name),
                                         resamples=resamples)
                 if result.n == 0:
                     continue
-                pending.append(Comparison(task, key, value, name, metric.higher_is_better,
-                                          percent_scale(name, info), result, excluded))
+                # scale and direction as the baseline run declared them (its metric_info)
+                info = block.info(name)
+                pending.append(Comparison(task, key, value, name, info.higher_is_better,
+                                          100.0 if info.percent else 1.0, result, excluded))
         errored = sum(1 for r in old_samples.values() if r.error) + \
             sum(1 for r in new_samples.values() if r.error)
         if errored:
@@ -312,7 +313,7 @@ def _status(c: Comparison, alpha: float) -> str:
 
 
 def _value(value: float | None, c: Comparison) -> str:
-    return format_value(value, c.metric, info={c.metric: {"percent": c.scale == 100.0}})
+    return format_value(value, percent=c.scale == 100.0)
 
 
 def _delta(c: Comparison) -> str:
@@ -341,8 +342,8 @@ def _p(value: float) -> str:
 
 def _run_line(run: Run) -> str:
     model = run.model
-    args = ", ".join(f"{k}={v}" for k, v in (model.get("args") or {}).items())
-    return f"`{run.run_id}` — model `{model.get('name', '?')}`" + (f" ({args})" if args else "") \
+    args = ", ".join(f"{k}={v}" for k, v in model.args.items())
+    return f"`{run.run_id}` — model `{model.name}`" + (f" ({args})" if args else "") \
         + f", healthbench {run.harness_version}"
 
 

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from healthbench.core.version import __version__
-from healthbench.report.leaderboard import Leaderboard, Table
-from healthbench.report.runs import (Run, format_value, group_values, model_size,
-                                     model_variant, percent_scale)
+from healthbench.report.leaderboard import Leaderboard, Table, format_metric
+from healthbench.report.runs import Run, group_values, model_size, model_variant
+from healthbench.results.format import format_value
+from healthbench.results.schema import MetricInfo, MetricValue
 from healthbench.report.svg import Bar, grouped_bars
 from healthbench.results.samples import atomic_write_text
 from healthbench.core.types import SampleResult
@@ -170,9 +171,9 @@ def sample_rows(runs: Iterable[Run], tables: Iterable[Table], thumbs: Thumbnails
         group_keys.setdefault(table.task, table.group_keys)
     run_rows, samples, truncated = [], [], {}
     for index, run in enumerate(runs):
-        run_rows.append({"id": run.run_id, "model": str(run.model.get("name", "?"))})
+        run_rows.append({"id": run.run_id, "model": run.model.name})
         for task, block in run.tasks.items():
-            image_output = (block or {}).get("output") == "image"
+            image_output = block.output == "image"
             records = sorted(run.samples(task).values(), key=lambda r: r.id)
             if len(records) > max_samples:
                 truncated[f"{run.run_id}/{task}"] = len(records)
@@ -222,18 +223,12 @@ def _th(text: str, numeric: bool = False) -> str:
     return f'<th data-type="{kind}" tabindex="0" title="click to sort">{escape(text)}</th>'
 
 
-def _sort_value(metric: Mapping[str, Any]) -> Any:
-    value = metric.get("value") if metric else None
-    return "" if value is None else f"{value:.6f}"
-
-
-def _metric_td(metric: Mapping[str, Any], name: str, n: int | None = None,
-               info: Mapping[str, Any] | None = None) -> str:
-    text = format_value(metric.get("value") if metric else None, name,
-                        metric.get("ci") if metric else None, info)
+def _metric_td(metric: MetricValue | None, info: MetricInfo, n: int | None = None) -> str:
+    value = None if metric is None else metric.value
+    text = format_metric(metric, info)
     if n is not None:
         text += f" n={n}"
-    return _td(text, _sort_value(metric), "num")
+    return _td(text, "" if value is None else f"{value:.6f}", "num")
 
 
 def render_table(table: Table) -> str:
@@ -249,13 +244,12 @@ def render_table(table: Table) -> str:
             run = entry.run
             rows.append(
                 "<tr>" + _td(str(rank or "–"), rank if rank else 10 ** 6, "num") +
-                _td(str(run.model.get("name", "?"))) + _td(model_variant(run.model) or "–") +
+                _td(run.model.name) + _td(model_variant(run.model) or "–") +
                 _td(model_size(run.model) or "–") +
-                _metric_td(entry.metric(table.metric), table.metric, info=table.metric_info) +
-                "".join(_metric_td(entry.macro(k, table.metric), table.metric,
-                                   info=table.metric_info) for k in keys) +
-                _td(str(entry.block.get("n", "")), entry.block.get("n", 0), "num") +
-                _td(str(entry.block.get("n_errors", 0)), entry.block.get("n_errors", 0), "num") +
+                _metric_td(entry.metric(table.metric), table.info) +
+                "".join(_metric_td(entry.macro(k, table.metric), table.info) for k in keys) +
+                _td(str(entry.block.n), entry.block.n, "num") +
+                _td(str(entry.block.n_errors), entry.block.n_errors, "num") +
                 _td(run.harness_version) + _td(run.run_id) + "</tr>")
         out.append(f'<table class="sortable leaderboard" data-task="{escape(table.task)}">'
                    f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody>"
@@ -271,19 +265,20 @@ def render_table(table: Table) -> str:
 
 def render_plot(table: Table, key: str) -> str:
     values = table.group_values(key)
-    scale = percent_scale(table.metric, table.metric_info)
+    scale = 100.0 if table.info.percent else 1.0
     series = []
     for _, entry in table.ranked()[:MAX_PLOT_SERIES]:
         bars = []
         for value in values:
             group = entry.group(key, value)
-            metric = (group.get("metrics") or {}).get(table.metric) or {}
-            v = metric.get("value")
-            lo, hi = (list(metric.get("ci") or []) + [None, None])[:2]
+            metric = None if group is None else group.metrics.get(table.metric)
+            v = None if metric is None else metric.value
+            lo, hi = (None, None) if metric is None else metric.bounds
             bars.append(Bar(None if v is None else v * scale,
                             None if lo is None else lo * scale,
-                            None if hi is None else hi * scale, group.get("n")))
-        series.append((f"{entry.run.model.get('name', '?')} · {entry.run.run_id}", bars))
+                            None if hi is None else hi * scale,
+                            None if group is None else group.n))
+        series.append((f"{entry.run.model.name} · {entry.run.run_id}", bars))
     for ref in table.references:
         if ref.metric == table.metric and key in ref.groups and len(series) < MAX_PLOT_SERIES:
             series.append((f"{ref.model} † paper", [
@@ -306,13 +301,13 @@ def render_group_table(table: Table, key: str) -> str:
         cells = []
         for value in values:
             group = entry.group(key, value)
-            cells.append(_metric_td((group.get("metrics") or {}).get(table.metric) or {},
-                                    table.metric, group.get("n"), table.metric_info))
-        rows.append("<tr>" + _td(str(entry.run.model.get("name", "?"))) +
+            cells.append(_metric_td(None if group is None else group.metrics.get(table.metric),
+                                    table.info, None if group is None else group.n))
+        rows.append("<tr>" + _td(entry.run.model.name) +
                     _td(entry.run.run_id) + "".join(cells) + "</tr>")
     for ref in refs:
         rows.append('<tr class="ref">' + _td(f"{ref.model} †") + _td("paper") + "".join(
-            _metric_td({"value": ref.groups[key].get(v)}, ref.metric) for v in values) + "</tr>")
+            _metric_td(MetricValue(ref.groups[key].get(v)), ref.info) for v in values) + "</tr>")
     return (f'<details open><summary>By {escape(key)}</summary>{render_plot(table, key)}'
             f'<table class="sortable groups" data-key="{escape(key)}"><thead><tr>'
             f"{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
@@ -327,7 +322,8 @@ def render_references(table: Table) -> str:
                       f'referrerpolicy="no-referrer">{source}</a>')
         rows.append('<tr class="ref">' + _td(f"{ref.model} †") + _td(ref.variant or "–") +
                     _td(ref.size or "–") + _td(ref.metric) +
-                    _td(format_value(ref.value, ref.metric), f"{ref.value:.6f}", "num") +
+                    _td(format_value(ref.value, percent=ref.info.percent), f"{ref.value:.6f}",
+                        "num") +
                     _td("–" if ref.n is None else str(ref.n), ref.n or 0, "num") +
                     f"<td>{source}</td>" + _td(ref.protocol) + "</tr>")
     head = "".join(_th(h, h in ("overall", "n")) for h in

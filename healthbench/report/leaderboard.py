@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from healthbench.report.references import Reference
-from healthbench.report.runs import (Run, format_value, higher_is_better,
-                                     model_size, model_variant, suite_of)
+from healthbench.report.runs import Run, model_size, model_variant, suite_of
+from healthbench.results.format import format_value
+from healthbench.results.schema import RAW, GroupResult, MetricInfo, MetricValue, TaskResult
 
 PRIMARY = ("accuracy", "micro_f1", "macro_f1", "bleu4", "ssim", "psnr", "exact_match")
 
@@ -33,16 +34,20 @@ class Entry:
 
     run: Run
     task: str
-    block: Mapping[str, Any]
+    block: TaskResult
 
-    def metric(self, name: str) -> Mapping[str, Any]:
-        return self.block.get("metrics", {}).get(name) or {}
+    def metric(self, name: str) -> MetricValue | None:
+        return self.block.metric(name)
 
-    def macro(self, key: str, name: str) -> Mapping[str, Any]:
-        return (self.block.get("macro", {}).get(key) or {}).get(name) or {}
+    def macro(self, key: str, name: str) -> MetricValue | None:
+        return self.block.macro_metric(key, name)
 
-    def group(self, key: str, value: str) -> Mapping[str, Any]:
-        return (self.block.get("groups", {}).get(key) or {}).get(value) or {}
+    def group(self, key: str, value: str) -> GroupResult | None:
+        return self.block.group(key, value)
+
+    def value(self, name: str) -> float | None:
+        metric = self.metric(name)
+        return None if metric is None else metric.value
 
 
 @dataclass
@@ -80,18 +85,26 @@ class Table:
         return text
 
     @property
-    def metric_info(self) -> dict[str, Any]:
+    def metric_info(self) -> dict[str, MetricInfo]:
         """What the runs declared about their metrics (scale, direction)."""
-        info: dict[str, Any] = {}
+        info: dict[str, MetricInfo] = {}
         for entry in self.entries:
-            info.update(entry.block.get("metric_info") or {})
+            info.update(entry.block.metric_info)
         return info
+
+    @property
+    def info(self) -> MetricInfo:
+        """The ranked metric's declaration; a table of paper numbers alone has only theirs."""
+        declared = self.metric_info.get(self.metric)
+        if declared is None:
+            declared = next((r.info for r in self.references if r.metric == self.metric), RAW)
+        return declared
 
     @property
     def group_keys(self) -> list[str]:
         keys: list[str] = []
         for entry in self.entries:
-            for key in list(entry.block.get("group_by") or entry.block.get("groups", {})):
+            for key in entry.block.group_keys:
                 if key not in keys:
                     keys.append(key)
         for ref in self.references:
@@ -101,7 +114,7 @@ class Table:
     def group_values(self, key: str) -> list[str]:
         values: set[str] = set()
         for entry in self.entries:
-            values |= set((entry.block.get("groups", {}).get(key) or {}))
+            values |= set(entry.block.groups.get(key, {}))
         for ref in self.references:
             values |= set(ref.groups.get(key, {}))
         return sorted(values)
@@ -109,14 +122,13 @@ class Table:
     def ranked(self) -> list[tuple[int | None, Entry]]:
         """Entries best first; equal values share a rank (1, 1, 3); runs without a value for
         the metric come last, unranked."""
-        sign = -1.0 if higher_is_better(self.metric, self.metric_info) else 1.0
-        scored = [e for e in self.entries if e.metric(self.metric).get("value") is not None]
-        rest = [e for e in self.entries if e.metric(self.metric).get("value") is None]
-        scored.sort(key=lambda e: (sign * e.metric(self.metric)["value"], e.run.run_id))
+        sign = -1.0 if self.info.higher_is_better else 1.0
+        scored = [e for e in self.entries if e.value(self.metric) is not None]
+        rest = [e for e in self.entries if e.value(self.metric) is None]
+        scored.sort(key=lambda e: (sign * e.value(self.metric), e.run.run_id))
         ranked: list[tuple[int | None, Entry]] = []
         for i, entry in enumerate(scored, 1):
-            tied = ranked and scored[i - 2].metric(self.metric)["value"] == \
-                entry.metric(self.metric)["value"]
+            tied = ranked and scored[i - 2].value(self.metric) == entry.value(self.metric)
             ranked.append((ranked[-1][0] if tied else i, entry))
         return ranked + [(None, e) for e in rest]
 
@@ -145,9 +157,9 @@ def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ())
     # Runs in a fixed order (not the caller's), so the rendering depends only on their content.
     for run in sorted(runs, key=lambda r: (r.run_id, str(r.path))):
         for task, block in run.tasks.items():
-            judge = str((block.get("judge") or {}).get("fingerprint") or "")
-            key = (task, str(block.get("version", "?")), str(block.get("data_checksum") or ""),
-                   block.get("n_total", block.get("n")), judge, str(block.get("protocol") or ""))
+            key = (task, block.version, block.data_checksum,
+                   block.n if block.n_total is None else block.n_total,
+                   block.judge_fingerprint, block.protocol or "")
             grouped[key].append(Entry(run, task, block))
     tables: list[Table] = []
     per_version: dict[tuple[str, str], set] = defaultdict(set)
@@ -155,7 +167,7 @@ def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ())
         per_version[(task, version)].add((checksum, n_total))
     for (task, version, checksum, n_total, judge, protocol), entries in sorted(
             grouped.items(), key=lambda kv: str(kv[0])):
-        metric = primary_metric(entries[0].block.get("metrics", {}))
+        metric = primary_metric(entries[0].block.metrics)
         tables.append(Table(suite=suite_of(task, entries[0].block), task=task, version=version,
                             data_checksum=checksum, n_total=n_total, metric=metric,
                             entries=entries, judge=judge, protocol=protocol,
@@ -176,13 +188,19 @@ def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ())
 
 # --- markdown --------------------------------------------------------------------------------
 
+def format_metric(metric: MetricValue | None, info: MetricInfo) -> str:
+    """A stored metric (value and interval) as every report shows it; "–" when absent."""
+    return "–" if metric is None else format_value(metric.value, metric.ci,
+                                                   percent=info.percent)
+
+
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _run_facts(entry: Entry) -> list[str]:
     run = entry.run
-    return [_cell(run.model.get("name", "?")), _cell(model_variant(run.model) or "–"),
+    return [_cell(run.model.name), _cell(model_variant(run.model) or "–"),
             _cell(model_size(run.model) or "–")]
 
 
@@ -196,14 +214,10 @@ def render_table(table: Table) -> list[str]:
                   "|" + "|".join("---:" if h in ("rank", "n", "errors") or h.startswith(
                       ("micro", "macro")) else "---" for h in header) + "|"]
         for rank, entry in table.ranked():
-            m = entry.metric(table.metric)
             cells = ([str(rank) if rank else "–"] + _run_facts(entry) +
-                     [format_value(m.get("value"), table.metric, m.get("ci"),
-                                   table.metric_info)] +
-                     [format_value(entry.macro(k, table.metric).get("value"), table.metric,
-                                   entry.macro(k, table.metric).get("ci"), table.metric_info)
-                      for k in keys] +
-                     [str(entry.block.get("n", "–")), str(entry.block.get("n_errors", 0)),
+                     [format_metric(entry.metric(table.metric), table.info)] +
+                     [format_metric(entry.macro(k, table.metric), table.info) for k in keys] +
+                     [str(entry.block.n), str(entry.block.n_errors),
                       _cell(entry.run.harness_version), f"`{_cell(entry.run.run_id)}`"])
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -230,15 +244,15 @@ def render_group_table(table: Table, key: str) -> list[str]:
         cells = []
         for value in values:
             group = entry.group(key, value)
-            metric = (group.get("metrics") or {}).get(table.metric) or {}
-            text = format_value(metric.get("value"), table.metric, metric.get("ci"),
-                                table.metric_info)
-            cells.append(text + (f" n={group['n']}" if group else ""))
-        lines.append(f"| {_cell(entry.run.model.get('name', '?'))} | "
+            text = format_metric(None if group is None else group.metrics.get(table.metric),
+                                 table.info)
+            cells.append(text + (f" n={group.n}" if group is not None else ""))
+        lines.append(f"| {_cell(entry.run.model.name)} | "
                      f"`{_cell(entry.run.run_id)}` | " + " | ".join(cells) + " |")
     for ref in refs:
         lines.append(f"| {_cell(ref.model)} † | paper | " + " | ".join(
-            format_value(ref.groups[key].get(v), ref.metric) for v in values) + " |")
+            format_value(ref.groups[key].get(v), percent=ref.info.percent) for v in values) +
+            " |")
     return lines + [""]
 
 
@@ -251,7 +265,7 @@ def render_references(table: Table) -> list[str]:
         source = f"[{_cell(ref.source)}]({ref.url})" if ref.url else _cell(ref.source)
         lines.append(f"| {_cell(ref.model)} † | {_cell(ref.variant or '–')} | "
                      f"{_cell(ref.size or '–')} | {ref.metric} | "
-                     f"{format_value(ref.value, ref.metric)} | "
+                     f"{format_value(ref.value, percent=ref.info.percent)} | "
                      f"{ref.n if ref.n is not None else '–'} | {source} | "
                      f"{_cell(ref.protocol)} |")
     return lines + [""]

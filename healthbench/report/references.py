@@ -9,8 +9,8 @@ scorer, not reproduced here. The file looks like::
         task: omnimedvqa              # the healthbench task it is shown beside
         task_version: "1.0"           # optional: only beside runs of this version
         metric: accuracy
-        value: 68.5                   # as printed: percent for fraction metrics (unit: percent)
-        unit: percent                 # percent | fraction | raw (default: percent for fractions)
+        value: 68.5                   # as printed in the paper, in its unit:
+        unit: percent                 # percent (the default) | fraction | raw (PSNR dB, BLEU 0-100)
         groups: {modality: {CT: 70.1, MR: 66.0}}   # optional per-group numbers, same unit
         variant: Phi-3-mini           # optional
         size: 3.8B                    # optional
@@ -19,7 +19,9 @@ scorer, not reproduced here. The file looks like::
         url: https://arxiv.org/abs/2502.09838       # optional
         protocol: "OmniMedVQA open-access, lettered prompt, greedy; authors' scorer"
 
-Values are stored as fractions for fraction metrics, like results.json.
+Values are stored as fractions for percent and fraction units, like results.json, and shown as %;
+a ``raw`` value is stored and shown in its own unit. The unit is the file's declaration, never
+guessed from the metric's name: most papers print percentages, so that is the default.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from healthbench.report.runs import percent_scale
+from healthbench.results.schema import MetricInfo
 
 REQUIRED = ("model", "task", "metric", "value", "source", "protocol")
 OPTIONAL = ("task_version", "unit", "groups", "variant", "size", "n", "url", "suite", "note")
@@ -56,6 +58,12 @@ class Reference:
     url: str = ""
     suite: str | None = None
     note: str = ""
+    unit: str = "percent"
+
+    @property
+    def info(self) -> MetricInfo:
+        """How the number reads: a fraction shown as % unless its unit is ``raw``."""
+        return MetricInfo(percent=self.unit != "raw")
 
 
 def load_references(path: Path) -> list[Reference]:
@@ -84,7 +92,7 @@ def _parse(entry: Any, where: str) -> Reference:
     if unknown:
         raise ReferenceError(f"{where}: unknown key(s) {', '.join(unknown)}")
     metric = str(entry["metric"])
-    unit = str(entry.get("unit") or ("percent" if percent_scale(metric) == 100.0 else "raw"))
+    unit = str(entry.get("unit") or "percent")
     if unit not in UNITS:
         raise ReferenceError(f"{where}.unit: expected one of {', '.join(UNITS)}, got {unit!r}")
     divisor = 100.0 if unit == "percent" else 1.0
@@ -115,4 +123,4 @@ def _parse(entry: Any, where: str) -> Reference:
         task_version=None if entry.get("task_version") is None else str(entry["task_version"]),
         groups=groups, variant=str(entry.get("variant") or ""), size=str(entry.get("size") or ""),
         n=n, url=url, suite=None if entry.get("suite") is None else str(entry["suite"]),
-        note=str(entry.get("note") or ""))
+        note=str(entry.get("note") or ""), unit=unit)

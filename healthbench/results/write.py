@@ -1,20 +1,19 @@
-"""results.json (schema in design.md), tables.md and one CSV per task.
+"""results.json (typed in ``healthbench.results.schema``), tables.md and one CSV per task.
 
 Everything is written atomically (temp file + rename): a reader never sees half a file, and a
 kill while writing leaves the previous version in place.
 """
 from __future__ import annotations
 
-import json
 import platform
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
+from healthbench.results.format import format_value
 from healthbench.results.samples import atomic_write_text
-
-SCHEMA_VERSION = 1
+from healthbench.results.schema import MetricValue, Results, TaskResult
 
 
 def git_sha() -> str:
@@ -48,90 +47,64 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def write_results(run_dir: Path, payload: Mapping[str, Any]) -> Path:
+def write_results(run_dir: Path, results: Results) -> Path:
     path = run_dir / "results.json"
-    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, results.dumps())
     return path
 
 
-def _fmt(metric: Mapping[str, Any], percent: bool) -> str:
-    value = metric.get("value")
-    if value is None:
-        return "–"
-    scale = 100.0 if percent else 1.0
-    lo, hi = metric.get("ci") or (None, None)
-    text = f"{value * scale:.1f}" if percent else f"{value:.4g}"
-    if lo is not None and hi is not None:
-        text += f" [{lo * scale:.1f}, {hi * scale:.1f}]" if percent else \
-            f" [{lo:.4g}, {hi:.4g}]"
-    return text
+def _metric_columns(metrics: Mapping[str, MetricValue]) -> dict[str, Any]:
+    return {**{m: v.value for m, v in metrics.items()},
+            **{f"{m}_ci_low": v.bounds[0] for m, v in metrics.items()},
+            **{f"{m}_ci_high": v.bounds[1] for m, v in metrics.items()}}
 
 
-FRACTION_METRICS = {"accuracy", "parse_failure", "exact_match", "ssim"}
-
-
-def _is_fraction(name: str) -> bool:
-    return name in FRACTION_METRICS or name.endswith(
-        ("_accuracy", "_f1", "_recall", "_precision", "_exact_match")) or name.startswith(
-        ("accuracy", "f1", "micro_f1", "macro_f1"))
-
-
-def task_rows(task_name: str, block: Mapping[str, Any]) -> list[dict[str, Any]]:
+def task_rows(task_name: str, block: TaskResult) -> list[dict[str, Any]]:
     """Flat rows (overall, each group value, macro) for the CSV and the markdown table."""
-    rows = [{"task": task_name, "group": "overall (micro)", "value": "all", "n": block["n"],
-             "n_errors": block["n_errors"],
-             **{m: v["value"] for m, v in block["metrics"].items()},
-             **{f"{m}_ci_low": (v["ci"] or [None])[0] for m, v in block["metrics"].items()},
-             **{f"{m}_ci_high": (v["ci"] or [None, None])[1]
-                for m, v in block["metrics"].items()}}]
-    for key, groups in block.get("groups", {}).items():
+    rows = [{"task": task_name, "group": "overall (micro)", "value": "all", "n": block.n,
+             "n_errors": block.n_errors, **_metric_columns(block.metrics)}]
+    for key, groups in block.groups.items():
         for value, group in groups.items():
-            rows.append({"task": task_name, "group": key, "value": value, "n": group["n"],
-                         "n_errors": group.get("n_errors", 0),
-                         **{m: v["value"] for m, v in group["metrics"].items()},
-                         **{f"{m}_ci_low": v["ci"][0] for m, v in group["metrics"].items()},
-                         **{f"{m}_ci_high": v["ci"][1] for m, v in group["metrics"].items()}})
+            rows.append({"task": task_name, "group": key, "value": value, "n": group.n,
+                         "n_errors": group.n_errors or 0, **_metric_columns(group.metrics)})
         rows.append({"task": task_name, "group": key, "value": "macro",
-                     "n": block["n"], "n_errors": block["n_errors"],
-                     **{m: v["value"] for m, v in block["macro"][key].items()},
-                     **{f"{m}_ci_low": v["ci"][0] for m, v in block["macro"][key].items()},
-                     **{f"{m}_ci_high": v["ci"][1] for m, v in block["macro"][key].items()}})
+                     "n": block.n, "n_errors": block.n_errors,
+                     **_metric_columns(block.macro[key])})
     return rows
 
 
-def write_tables(run_dir: Path, payload: Mapping[str, Any]) -> None:
+def write_tables(run_dir: Path, results: Results) -> None:
     """tables.md (percentages with 95% bootstrap intervals) and ``<task>/<task>.csv``."""
     import pandas as pd
 
-    lines = [f"# Results: {payload['run_id']}", "",
-             f"Model `{payload['model']['name']}`; healthbench {payload['harness']['version']}"
-             f" ({payload['harness']['git_sha'][:10]}). Values are % with 95% bootstrap "
+    lines = [f"# Results: {results.run_id}", "",
+             f"Model `{results.model.name}`; healthbench {results.harness_version}"
+             f" ({results.git_sha[:10]}). Values are % with 95% bootstrap "
              "intervals where the metric is a fraction; n counts scored samples, errors are "
              "counted apart.", ""]
-    for task_name, block in payload["tasks"].items():
+    for task_name, block in results.tasks.items():
         frame = pd.DataFrame(task_rows(task_name, block))
         csv_path = run_dir / task_name / f"{task_name}.csv"
         atomic_write_text(csv_path, frame.to_csv(index=False))
-        metric_names = list(block["metrics"])
-        info = block.get("metric_info") or {}
-        protocol = f", protocol {block['protocol']}" if block.get("protocol") else ""
-        lines += [f"## {task_name} (v{block['version']}{protocol})", "",
+        metric_names = list(block.metrics)
+        protocol = f", protocol {block.protocol}" if block.protocol else ""
+        lines += [f"## {task_name} (v{block.version}{protocol})", "",
                   "| group | value | n | errors | " + " | ".join(metric_names) + " |",
                   "|---|---|---:|---:|" + "---:|" * len(metric_names)]
-        lines.append(_row("overall (micro)", "all", block["n"], block["n_errors"],
-                          block["metrics"], metric_names, info))
-        for key, groups in block.get("groups", {}).items():
+        lines.append(_row("overall (micro)", "all", block.n, block.n_errors,
+                          block.metrics, block))
+        for key, groups in block.groups.items():
             for value, group in groups.items():
-                lines.append(_row(key, value, group["n"], group.get("n_errors", 0),
-                                  group["metrics"], metric_names, info))
-            lines.append(_row(key, "**macro**", block["n"], block["n_errors"],
-                              block["macro"][key], metric_names, info))
+                lines.append(_row(key, value, group.n, group.n_errors or 0, group.metrics,
+                                  block))
+            lines.append(_row(key, "**macro**", block.n, block.n_errors, block.macro[key],
+                              block))
         lines.append("")
     atomic_write_text(run_dir / "tables.md", "\n".join(lines) + "\n")
 
 
-def _row(group: str, value: str, n: int, errors: int, metrics: Mapping[str, Any],
-         names: list[str], info: Mapping[str, Any]) -> str:
-    cells = [_fmt(metrics[m], (info.get(m) or {}).get("percent", _is_fraction(m)))
-             if m in metrics else "–" for m in names]
+def _row(group: str, value: str, n: int, errors: int, metrics: Mapping[str, MetricValue],
+         block: TaskResult) -> str:
+    cells = [format_value(metrics[m].value, metrics[m].ci, percent=block.info(m).percent,
+                          style="table") if m in metrics else "–" for m in block.metrics]
     return f"| {group} | {value} | {n} | {errors} | " + " | ".join(cells) + " |"

@@ -24,6 +24,7 @@ from healthbench.run.judge_client import create_judge
 from healthbench.scoring.judge import bind_judge, judge_summary
 from healthbench.models.base import Model, create_model, public_args
 from healthbench.run.resume import args_hash, check_identity, record_identity
+from healthbench.results.schema import MetricInfo, ModelInfo, Results, TaskResult
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
 from healthbench.taskconfig.schema import TaskConfig, with_protocol
@@ -121,7 +122,13 @@ def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError
 
 
 def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
-    """Run every task of ``spec``; returns the results.json payload (also written to disk).
+    """Run every task of ``spec``; returns the results.json payload as plain JSON values (the
+    typed form: :func:`evaluate_results`)."""
+    return evaluate_results(spec, model).to_json()
+
+
+def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
+    """Run every task of ``spec``; returns the typed results.json (also written to disk).
 
     Order: capabilities (declared by the plugin for its arguments) and data are checked first,
     then the run
@@ -152,14 +159,12 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                                             model, spec.model,
                                             allow_task_code=spec.lmeval_allow_task_code,
                                             allow_download=spec.lmeval_allow_download)
-    payload: dict[str, Any] = {
-        "schema_version": 1, "run_id": spec.run_id,
-        "model": {"name": spec.model, "args": public_args(spec.model_args),
-                  "args_hash": args_hash(spec.model_args), "info": model.describe()},
-        "harness": {"version": __version__, "git_sha": git_sha()},
-        "env": environment(), "seed": spec.seed, "command": spec.command,
-        "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
-    }
+    results = Results(
+        run_id=spec.run_id,
+        model=ModelInfo(name=spec.model, args=public_args(spec.model_args),
+                        args_hash=args_hash(spec.model_args), info=model.describe()),
+        harness_version=__version__, git_sha=git_sha(), env=environment(), seed=spec.seed,
+        command=spec.command, limit=spec.limit, subsample=spec.subsample, started=started)
     try:
         for task, items, checksum in prepared:
             t0 = time.perf_counter()
@@ -168,30 +173,29 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                                run_dir / task.name / "samples.jsonl", spec.settings)
             if rank != 0:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
-            block = summarize_task(metrics, records, task.group_by, spec.seed)
-            payload["tasks"][task.name] = {
-                "version": task.version, "protocol": task.protocol,
-                "data_checksum": checksum, "source": task.source,
-                "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
-                "metric_info": {m.name: {"percent": m.percent,
-                                         "higher_is_better": m.higher_is_better}
-                                for m in metrics},
-                **block, "seconds": round(time.perf_counter() - t0, 2)}
-            judged = judge_summary(metrics, records, judge)
-            if judged is not None:
-                payload["tasks"][task.name]["judge"] = judged
-            payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            write_results(run_dir, payload)  # after every task: a later crash keeps this one
+            block = TaskResult.from_summary(
+                summarize_task(metrics, records, task.group_by, spec.seed),
+                version=task.version, protocol=task.protocol, data_checksum=checksum,
+                source=task.source, output=task.output, scorer=task.scorer,
+                group_by=list(task.group_by),
+                metric_info={m.name: MetricInfo(percent=m.percent,
+                                                higher_is_better=m.higher_is_better)
+                             for m in metrics},
+                seconds=round(time.perf_counter() - t0, 2),
+                judge=judge_summary(metrics, records, judge))
+            results.tasks[task.name] = block
+            results.ended = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_results(run_dir, results)  # after every task: a later crash keeps this one
         if lmeval_plan is not None and rank == 0:  # lm-eval tasks are not sharded
-            payload["tasks"].update(lmeval_bridge.run(
+            results.tasks.update(lmeval_bridge.run(
                 lmeval_plan, model, run_dir, seed=spec.seed, limit=spec.limit,
                 subsample=spec.subsample, batch_size=spec.settings.batch_size))
-            payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            write_results(run_dir, payload)
+            results.ended = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_results(run_dir, results)
     finally:
         model.close()
         if judge is not None:
             judge.close()
-        if rank == 0 and payload["tasks"]:
-            write_tables(run_dir, payload)  # also for the tasks finished before a failure
-    return payload
+        if rank == 0 and results.tasks:
+            write_tables(run_dir, results)  # also for the tasks finished before a failure
+    return results

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping
 from healthbench.core.types import SampleResult
 from healthbench.models.base import Model
 from healthbench.results.samples import rewrite_samples
+from healthbench.results.schema import MetricInfo, TaskResult
 from healthbench.run.lmeval_adapter import PREFIX, block_name, make_lm
 from healthbench.run.lmeval_safety import LmevalTaskError, hub_access, needs_hub, needs_hub_error
 from healthbench.run.lmeval_tasks import LmevalPlan, isolated_random_state, one_line, prepare
@@ -71,9 +72,9 @@ def split_task_names(names: Iterable[str]) -> tuple[list[str], list[str]]:
 
 def run(plan: LmevalPlan, model: Model, run_dir: Path, *, seed: int = 0,
         limit: int | None = None, subsample: int | None = None,
-        batch_size: int | str = "auto") -> dict[str, dict[str, Any]]:
+        batch_size: int | str = "auto") -> dict[str, TaskResult]:
     """Evaluate the plan's tasks; write ``<run_dir>/lmeval:<task>/samples.jsonl`` and return
-    the results.json blocks by name (tasks, then groups)."""
+    the typed results.json blocks by name (tasks, then groups)."""
     from lm_eval.evaluator import evaluate as lm_evaluate
 
     t0 = time.perf_counter()
@@ -98,7 +99,7 @@ def run(plan: LmevalPlan, model: Model, run_dir: Path, *, seed: int = 0,
             raise LmevalTaskError(f"lm-eval task {names} failed: {one_line(exc)}") from exc
     if results is None:
         raise LmevalTaskError(f"lm-eval task {names}: lm-eval returned no results")
-    blocks: dict[str, dict[str, Any]] = {}
+    blocks: dict[str, TaskResult] = {}
     per_task: dict[str, list[SampleResult]] = {}
     elapsed = round(time.perf_counter() - t0, 2)
     for name, task in plan.loaded["tasks"].items():
@@ -243,19 +244,42 @@ def _summaries(task: Any, name: str, results: Mapping[str, Any], records: list[S
     return metrics, keys
 
 
-def _metric_info(task: Any, keys: Mapping[str, str]) -> dict[str, dict[str, bool]]:
-    """Each metric's direction as lm-eval's task declares it (its scale is left to the report
-    tools: lm-eval mixes fractions with 0-100 scores such as sacreBLEU)."""
+# --- the results.json blocks (typed by healthbench.results.schema) ---------------------------
+
+#: lm-eval declares each metric's direction (``higher_is_better``) but not its scale. Its
+#: built-in metrics that are fractions in [0, 1] (lm_eval/api/metrics.py: a 0/1 per document
+#: averaged by ``mean``, or scikit-learn's F1) are shown as %; every other metric keeps lm-eval's
+#: own unit: ``bleu``, ``chrf`` and ``ter`` are sacreBLEU's 0-100 scores, perplexities and bits
+#: per byte are unbounded, and a task's own metric declares nothing.
+LMEVAL_FRACTIONS = frozenset({"acc", "acc_norm", "acc_mutual_info", "acc_bytes", "acc_all",
+                              "exact_match", "f1"})
+
+
+def _metric_info(task: Any, keys: Mapping[str, str]) -> dict[str, MetricInfo]:
+    """Each metric's scale and direction from lm-eval's own metadata: the direction the task
+    declares (else lm-eval's registry, else higher is better), and % only for a built-in
+    fraction metric aggregated by the function lm-eval registers for it."""
+    from lm_eval.api.registry import get_metric_aggregation, is_higher_better
+
     try:
         declared = dict(task.higher_is_better() or {})
-    except Exception:  # an lm-eval task without the declaration
-        return {}
-    return {out: {"higher_is_better": bool(declared[key.split(",", 1)[0]])}
-            for out, key in keys.items() if key.split(",", 1)[0] in declared}
+        aggregations = dict(task.aggregation() or {})
+    except Exception:  # an lm-eval task without the declarations
+        declared, aggregations = {}, {}
+    info = {}
+    for out, key in keys.items():
+        metric = key.split(",", 1)[0]
+        higher = declared.get(metric)
+        higher = is_higher_better(metric) if higher is None else higher
+        percent = metric in LMEVAL_FRACTIONS and aggregations.get(metric) is not None \
+            and aggregations.get(metric) is get_metric_aggregation(metric)
+        info[out] = MetricInfo(percent=percent,
+                               higher_is_better=True if higher is None else bool(higher))
+    return info
 
 
 def _task_block(plan: LmevalPlan, name: str, task: Any, records: list[SampleResult],
-                results: Mapping[str, Any], seed: int, elapsed: float) -> dict[str, Any]:
+                results: Mapping[str, Any], seed: int, elapsed: float) -> TaskResult:
     import lm_eval
 
     metrics, keys = _summaries(task, name, results, records, seed)
@@ -264,19 +288,18 @@ def _task_block(plan: LmevalPlan, name: str, task: Any, records: list[SampleResu
     digest = hashlib.sha256("".join(f"{r.id}:{r.inputs.get('doc_hash')}\n"
                                     for r in records).encode()).hexdigest()
     entry = getattr(plan.manager, "task_index", {}).get(name)
-    return {
-        "version": str(results.get("versions", {}).get(name, "?")),
-        "data_checksum": digest, "source": str(getattr(entry, "yaml_path", f"lm-eval:{name}")),
-        "output": "text",
-        "scorer": "generate" if output_type == "generate_until" else "loglikelihood",
-        "group_by": [], "n": len(records) - len(errors), "n_errors": len(errors),
-        "n_total": len(records), "metrics": metrics, "groups": {}, "macro": {},
-        "metric_info": _metric_info(task, keys),
-        "engine": {"name": "lm-eval", "version": getattr(lm_eval, "__version__", "?"),
-                   "task": name, "output_type": output_type,
-                   "num_fewshot": task.get_config("num_fewshot"), "metric_keys": keys},
-        "seconds": elapsed,
-    }
+    return TaskResult.from_summary(
+        {"n": len(records) - len(errors), "n_errors": len(errors), "n_total": len(records),
+         "metrics": metrics},
+        version=str(results.get("versions", {}).get(name, "?")),
+        data_checksum=digest, source=str(getattr(entry, "yaml_path", f"lm-eval:{name}")),
+        output="text",
+        scorer="generate" if output_type == "generate_until" else "loglikelihood",
+        metric_info=_metric_info(task, keys),
+        engine={"name": "lm-eval", "version": getattr(lm_eval, "__version__", "?"),
+                "task": name, "output_type": output_type,
+                "num_fewshot": task.get_config("num_fewshot"), "metric_keys": keys},
+        seconds=elapsed)
 
 
 def _leaf_tasks(plan: LmevalPlan, group: str) -> list[str]:
@@ -290,8 +313,8 @@ def _leaf_tasks(plan: LmevalPlan, group: str) -> list[str]:
 
 
 def _group_block(plan: LmevalPlan, group_name: str, group: Any,
-                 per_task: Mapping[str, list[SampleResult]], blocks: Mapping[str, Any],
-                 results: Mapping[str, Any], seed: int) -> dict[str, Any] | None:
+                 per_task: Mapping[str, list[SampleResult]], blocks: Mapping[str, TaskResult],
+                 results: Mapping[str, Any], seed: int) -> TaskResult | None:
     """An lm-eval group with aggregate metrics: micro (pooled docs) where lm-eval weights by
     size, macro (mean of task values) where it does not; ``groups.subtask`` per task."""
     configs = list(getattr(group, "aggregate_metric_list", None) or [])
@@ -301,16 +324,17 @@ def _group_block(plan: LmevalPlan, group_name: str, group: Any,
     child_blocks = {leaf: blocks[block_name(leaf)] for leaf in leaves}
     metrics: dict[str, Any] = {}
     macro: dict[str, Any] = {}
+    info: dict[str, MetricInfo] = {}
     for config in configs:
         metric = _get(config, "metric")
         filters = _get(config, "filter_list") or ["none"]
         filters = [filters] if isinstance(filters, str) else filters
         for filter_name in filters:
             name = metric_name(metric, filter_name)
-            having = [leaf for leaf in leaves if name in child_blocks[leaf]["metrics"]]
+            having = [leaf for leaf in leaves if name in child_blocks[leaf].metrics]
             per_leaf = [[r.scores.get(name) for r in per_task[leaf] if not r.error]
                         for leaf in having]
-            values = [child_blocks[leaf]["metrics"][name]["value"] for leaf in having]
+            values = [child_blocks[leaf].metrics[name].value for leaf in having]
             values = [v for v in values if v is not None]
             pooled = [s for scores in per_leaf for s in scores if s is not None]
             macro_value = sum(values) / len(values) if values else None
@@ -321,24 +345,25 @@ def _group_block(plan: LmevalPlan, group_name: str, group: Any,
             else:
                 metrics[name] = {"value": macro_value, "ci": macro_ci, "n": len(pooled)}
             macro[name] = {"value": macro_value, "ci": macro_ci, "n_groups": len(values)}
-    return {
-        "version": str(results.get("versions", {}).get(group_name, "?")),
-        "data_checksum": hashlib.sha256("".join(
-            f"{leaf}:{child_blocks[leaf]['data_checksum']}\n" for leaf in leaves).encode()
+            if having:  # the group's metric is its tasks' metric: same scale and direction
+                info[name] = child_blocks[having[0]].info(name)
+    return TaskResult.from_summary(
+        {"n": sum(b.n for b in child_blocks.values()),
+         "n_errors": sum(b.n_errors for b in child_blocks.values()),
+         "n_total": sum(b.n_total or 0 for b in child_blocks.values()),
+         "metrics": metrics,
+         "groups": {"subtask": {leaf: {"n": b.n, "n_errors": b.n_errors,
+                                       "metrics": {k: v.to_json() for k, v in b.metrics.items()
+                                                   if k in metrics}}
+                                for leaf, b in child_blocks.items()}},
+         "macro": {"subtask": macro}},
+        version=str(results.get("versions", {}).get(group_name, "?")),
+        data_checksum=hashlib.sha256("".join(
+            f"{leaf}:{child_blocks[leaf].data_checksum}\n" for leaf in leaves).encode()
         ).hexdigest(),
-        "source": f"lm-eval group {group_name}", "output": "text",
-        "scorer": "mixed", "group_by": ["subtask"],
-        "n": sum(b["n"] for b in child_blocks.values()),
-        "n_errors": sum(b["n_errors"] for b in child_blocks.values()),
-        "n_total": sum(b["n_total"] for b in child_blocks.values()),
-        "metrics": metrics,
-        "groups": {"subtask": {leaf: {"n": b["n"], "n_errors": b["n_errors"],
-                                      "metrics": {k: v for k, v in b["metrics"].items()
-                                                  if k in metrics}}
-                               for leaf, b in child_blocks.items()}},
-        "macro": {"subtask": macro},
-        "engine": {"name": "lm-eval", "group": group_name, "tasks": leaves},
-    }
+        source=f"lm-eval group {group_name}", output="text", scorer="mixed",
+        group_by=["subtask"], metric_info=info,
+        engine={"name": "lm-eval", "group": group_name, "tasks": leaves})
 
 
 def _get(config: Any, key: str) -> Any:
