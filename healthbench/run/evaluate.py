@@ -5,11 +5,12 @@ this one only wires them together and records what was run.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +27,7 @@ from healthbench.models.base import Model, create_model, public_args
 from healthbench.run.resume import args_hash, check_identity, record_identity
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
+from healthbench.run.seeds import fallback_seeds, seeded_model_args, seeded_task
 from healthbench.taskconfig.schema import TaskConfig, with_protocol
 from healthbench.core.types import Sample, SampleError
 
@@ -85,6 +87,23 @@ def build_metrics(task: TaskConfig) -> list[Metric]:
     return metrics
 
 
+def metric_records(task: TaskConfig, metrics: Sequence[Metric]) -> dict[str, dict[str, Any]]:
+    """``{metric name: {"registered": name, "args": {...}}}``: how to rebuild each metric from
+    the registry (``core.catalog.METRICS``) with the arguments it was built with, so that
+    ``compare`` can recompute corpus metrics without the task YAML. Arguments that are not JSON
+    are not recorded (compare then falls back to stored per-sample scores)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, (call, metric) in enumerate(zip(task.metrics, metrics, strict=True)):
+        args = with_protocol(METRICS.get(call.name), call.args, task, f"metrics[{i}]")
+        try:
+            json.dumps(args, allow_nan=False)
+        except (TypeError, ValueError):
+            out[metric.name] = {"registered": call.name}
+            continue
+        out[metric.name] = {"registered": call.name, "args": args}
+    return out
+
+
 def subsample_items(items: list, k: int, seed: int) -> list:
     """A deterministic subsample in dataset order: ``random.Random(seed).sample(range(N), k)``,
     sorted (the M3LLM-v2 ``eval_sample_num`` rule), so the same seed picks the same samples."""
@@ -137,6 +156,12 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     Order: capabilities (from the plugin class) and data are checked first, then the run
     directory's identity (no resuming with another model), and only then is the model loaded.
     """
+    # --- one seed (healthbench.run.seeds): the run's seed reaches every task call taking one
+    spec = replace(spec, tasks=[seeded_task(t, spec.seed) for t in spec.tasks])
+    seeds: dict[str, Any] = {
+        "model": None, "subsample": None if spec.subsample is None else spec.seed,
+        "bootstrap": spec.seed, "official_fallback": spec.seed}
+    # --- end one seed
     run_dir = spec.output_path / spec.run_id
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rank, world = rank_and_world()
@@ -145,7 +170,11 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     prepared = _load_all(spec)
     identity = check_identity(run_dir, spec.model, spec.model_args, spec.tasks)
     if model is None:
-        model = create_model(spec.model, spec.model_args, device=local_device(spec.device))
+        model_args, seeds["model"] = seeded_model_args(MODELS.get(spec.model), spec.model_args,
+                                                       spec.seed)
+        model = create_model(spec.model, model_args, device=local_device(spec.device))
+    elif "seed" in spec.model_args:
+        seeds["model"] = spec.model_args["seed"]
     check_capabilities(model, spec.model, spec.tasks)
     if rank == 0:
         record_identity(run_dir, identity)
@@ -166,13 +195,15 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         "model": {"name": spec.model, "args": public_args(spec.model_args),
                   "args_hash": args_hash(spec.model_args), "info": model.describe()},
         "harness": {"version": __version__, "git_sha": git_sha()},
-        "env": environment(), "seed": spec.seed, "command": spec.command,
+        "env": environment(), "seed": spec.seed, "seeds": seeds, "command": spec.command,
         "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
     }
     try:
         for task, items, checksum in prepared:
             t0 = time.perf_counter()
-            metrics = bind_judge(build_metrics(task), judge)
+            built = build_metrics(task)
+            rebuild = metric_records(task, built)
+            metrics = bind_judge(built, judge)
             records = run_task(task, model, metrics, items,
                                run_dir / task.name / "samples.jsonl", spec.settings)
             if rank != 0:
@@ -183,8 +214,11 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
                 "data_checksum": checksum, "source": task.source,
                 "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
                 "metric_info": {m.name: {"percent": m.percent,
-                                         "higher_is_better": m.higher_is_better}
+                                         "higher_is_better": m.higher_is_better,
+                                         **rebuild[m.name]}
                                 for m in metrics},
+                "seeds": {"subsample": seeds["subsample"], "bootstrap": spec.seed,
+                          "official_fallback": fallback_seeds(task)},
                 **block, "seconds": round(time.perf_counter() - t0, 2)}
             judged = judge_summary(metrics, records, judge)
             if judged is not None:
