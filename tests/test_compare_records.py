@@ -15,24 +15,17 @@ from healthbench.cli import main as cli_main
 from healthbench.report.compare import compare_runs, render_markdown
 from healthbench.report.runs import load_run
 from test_compare import TASK, _wrong, _write_dataset
+from test_compare import TASK_YAML as GATE_YAML
 
-# a corpus metric whose arguments matter: BLEU-1 on the raw answer against the gold letter
-# (BLEU-4 of one-token answers would be 0), renamed by an argument
-TASK_YAML = """\
-task: gate_vqa
-version: "1.0"
-dataset:
-  format: omnimedvqa
-  path: GateVQA
-  options: {{access: [Open-access]}}
-output: text
-scorer: generate
-prompt:
-  template: "{{question}}\\n{{options}}\\nAnswer with the option's letter."
-extract: {{name: choice_letter}}
-metrics: [{{name: accuracy}}, {{name: bleu, args: {{n: {n}, name: letter_bleu}}}}]
-group_by: [modality]
-"""
+
+def task_yaml(n: int) -> str:
+    """test_compare's task with a corpus metric whose arguments matter: BLEU-1 of the answer
+    against the gold letter (BLEU-4 of one-token answers would be 0), renamed by an argument."""
+    metrics = "metrics: [{name: accuracy}, {name: parse_failure}]"
+    out = GATE_YAML.format(version="1.0")
+    assert metrics in out
+    return out.replace(metrics, "metrics: [{name: accuracy}, "
+                                f"{{name: bleu, args: {{n: {n}, name: letter_bleu}}}}]")
 
 
 def _run(out: Path, run_id: str, data_root: Path, tasks_dir: Path, answers: dict) -> Path:
@@ -52,7 +45,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     truth = _write_dataset(base / "data")
     tasks_dir = base / "tasks"
     tasks_dir.mkdir()
-    (tasks_dir / "gate_vqa.yaml").write_text(TASK_YAML.format(n=1), encoding="utf-8")
+    (tasks_dir / "gate_vqa.yaml").write_text(task_yaml(1), encoding="utf-8")
     rng = random.Random(3)
     old = {i: (letter if rng.random() < 0.8 else _wrong(letter)) for i, _, letter in truth}
     new = {i: (a if j % 5 else _wrong(a)) for j, (i, a) in enumerate(old.items())}
@@ -83,7 +76,7 @@ def test_compare_gives_the_same_result_without_the_task_yaml_or_with_a_changed_o
     assert bleu.result.baseline == pytest.approx(stored["metrics"]["letter_bleu"]["value"])
     assert bleu.result.baseline > 0.5  # BLEU-1 (BLEU-4 of one-token answers is 0)
     # the YAML now says BLEU-4: compare must still use what the runs were built with
-    (pair["tasks"] / "gate_vqa.yaml").write_text(TASK_YAML.format(n=4), encoding="utf-8")
+    (pair["tasks"] / "gate_vqa.yaml").write_text(task_yaml(4), encoding="utf-8")
     changed = compare_runs(load_run(pair["old"]), load_run(pair["new"]), resamples=60)
     shutil.rmtree(pair["tasks"])
     removed = compare_runs(load_run(pair["old"]), load_run(pair["new"]), resamples=60)
