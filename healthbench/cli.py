@@ -105,7 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default=None, help="comma-separated tasks (default: the baseline's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples")
-    p.add_argument("--include-path", type=Path, action="append", default=[])
     return parser
 
 

@@ -283,9 +283,8 @@ def test_corpus_metrics_are_recomputed_by_their_metric_object(tmp_path, monkeypa
         calls.append(len(records))
         return sum(r.parsed == r.target for r in records) / max(1, len(records))
 
-    monkeypatch.setattr(compare_module, "resolve_metrics",
-                        lambda task, block, names, include_paths=(): {
-                            "hit_rate": Metric("hit_rate", corpus=hit_rate)})
+    monkeypatch.setattr(compare_module, "rebuild_metric",
+                        lambda block, name: Metric("hit_rate", corpus=hit_rate))
     rng = random.Random(0)
     good = ["effusion" if rng.random() < 0.8 else "normal" for _ in range(300)]
     bad = [p if i % 4 else "normal" for i, p in enumerate(good)]

@@ -211,14 +211,12 @@ def test_replay_gives_exact_strict_and_official_scores(tmp_path: Path) -> None:
               "Diagnostics_and_Laboratory_Medicine": 0.0, "Pharmacy": 1.0, "Public_Health": 0.0}
     for subject, expected in strict.items():
         assert value(block, "accuracy", "subject", subject) == pytest.approx(expected)
-    # official: the three fallbacks, in official order (BMS_2, CM_2, PH_1), draw A, A, C from
-    # random.Random(42).choice over their four letters — right, wrong, right
-    rng = random.Random(42)
-    assert [rng.choice("ABCD") for _ in range(3)] == ["A", "A", "C"]
-    assert value(block, "accuracy_official") == pytest.approx(6 / 8)
-    official = {**strict, "Basic_Medical_Science": 1.0, "Public_Health": 1.0}
+    # official: the three fallbacks (BMS_2, CM_2, PH_1) each draw from Random("<seed>\0<id>");
+    # with the run's seed 0 they are D, C, D against targets A, C, C — wrong, right, wrong
+    assert [drawn(0, i) for i in FALLBACKS] == ["D", "C", "D"]
+    assert value(block, "accuracy_official") == pytest.approx(5 / 8)
+    official = {**strict, "Clinical_Medicine": 1.0}
     for subject, expected in official.items():
-        # per subject, the draws of the whole run (a restarted stream would give PH_1 'A')
         assert value(block, "accuracy_official", "subject", subject) == pytest.approx(expected)
     assert block["groups"]["question_type"]["open"]["n"] == 2
 
@@ -297,53 +295,125 @@ def test_bundled_sample_builds_in_the_official_layout(sample_data_root: Path,
     assert len(multi) == 2
 
 
-# --- official draws: a function of the record set, not of call history -------------------------
+# --- official draws: a pure function of each sample ---------------------------------------------
 
-# random.Random(42).choice("ABCD"), six times: the official stream
-STREAM = ["A", "A", "C", "B", "B", "B"]
-
-
-def official_records(unparsed: set[int], n: int = 10) -> list:
-    """Four-option multiple-choice records in official order; ``unparsed`` ids fall back. The
-    targets are the letters the official stream gives when q0..q5 all fall back."""
-    from healthbench.core.types import SampleResult
-
-    return [SampleResult(id=f"q{i}", task="mmmu_med", target=STREAM[i] if i < 6 else "A",
-                         response="", parsed=None if i in unparsed else "A", scores={},
-                         meta={"question_type": "multiple-choice", "order": i,
-                               "n_options": 4})
-            for i in range(n)]
+FALLBACKS = ("validation_Basic_Medical_Science_2", "validation_Clinical_Medicine_2",
+             "validation_Public_Health_1")
 
 
-def test_official_accuracy_depends_only_on_the_records_scored() -> None:
+def drawn(seed: int, sample_id: str, letters: str = "ABCD") -> str:
+    """The fallback rule restated: one draw from a generator seeded by (seed, sample id)."""
+    return random.Random(f"{seed}\0{sample_id}").choice(letters)
+
+
+def samples_of(run_dir: Path, task: str = "mmmu_med") -> dict[str, dict]:
+    lines = (run_dir / task / "samples.jsonl").read_text().splitlines()
+    return {row["id"]: row for row in map(json.loads, lines)}
+
+
+def test_fallback_letters_are_written_into_samples_jsonl(tmp_path: Path) -> None:
+    write_mmmu(tmp_path)
+    run_replay(tmp_path, RESPONSES)
+    rows = samples_of(tmp_path / "out" / "r")
+    for sample_id, row in rows.items():
+        details = (row["meta"].get("details") or {}).get("accuracy_official")
+        if sample_id in FALLBACKS:
+            assert details == {"fallback_letter": drawn(0, sample_id), "seed": 0}
+            assert row["scores"]["accuracy_official"] == float(details["fallback_letter"]
+                                                               == row["target"])
+        else:  # parsed answers (and open questions) draw nothing: both accuracies agree
+            assert details is None
+            assert row["scores"].get("accuracy_official") == row["scores"].get("accuracy")
+
+
+def official_records(n: int = 40, seed: int = 0) -> list:
+    """Scored records of ``n`` four-option questions, every third one unparsed."""
+    from healthbench.core.types import Response
+    from healthbench.run.evaluate import build_metrics
+    from healthbench.run.seeds import seeded_task
+    from healthbench.scoring.score import score_sample
+
+    task = seeded_task(tasks("mmmu_med")[0], seed)
+    metrics = build_metrics(task)
+    out = []
+    for i in range(n):
+        sample = Sample(id=f"q{i}", question="Which drug?", options=DRUGS, target="ABCD"[i % 4],
+                        meta={"question_type": "multiple-choice", "order": i, "n_options": 4})
+        text = "I cannot say" if i % 3 == 0 else f"({'ABCD'[(i * 7) % 4]})"
+        out.append(score_sample(task, metrics, sample, Response(text=text)))
+    return out
+
+
+def test_official_accuracy_is_the_same_whatever_was_scored_before_and_in_any_order() -> None:
+    from healthbench.scoring.aggregate import summarize_task
+    from healthbench.scoring.base import aggregate
     from healthbench.suites.mmmu.metrics import mmmu_accuracy
 
-    run_a, run_b = official_records({0, 1, 2, 3, 4, 5}), official_records({3, 4, 5})
-    fresh = mmmu_accuracy(mode="official").corpus(run_a)
-    metric = mmmu_accuracy(mode="official")
-    metric.corpus(run_b)  # another run's records first (same ids, other fallbacks)
-    metric.corpus(run_b[:4])
-    assert metric.corpus(run_a) == pytest.approx(fresh)
-    assert metric.corpus(list(reversed(run_a))) == pytest.approx(fresh)
-    # the draws are the official stream over the whole set, q0..q5 in order: all right
-    rng = random.Random(42)
-    assert [rng.choice("ABCD") for _ in range(6)] == STREAM
-    assert fresh == pytest.approx(1.0)
-    # a subset of a scored set (a group, a resample) reuses the whole set's draws (a restarted
-    # stream would give q3..q5 A, A, C: all wrong)
-    assert metric.corpus(run_a[3:6]) == pytest.approx(1.0)
-    assert mmmu_accuracy(mode="official").corpus(run_b) == pytest.approx(
-        metric.corpus(run_b))
+    records = official_records()
+    whole_ids = [r.id for r in records]
+    subset = records[5:23]
+    # per sample, the official score is the recorded draw compared with the target
+    for r in records:
+        expected = float((drawn(0, r.id) if r.parsed is None else r.parsed) == r.target)
+        assert r.scores["accuracy_official"] == expected
+    # whole, subset, whole again, with every order shuffled and a fresh or reused metric
+    metric = mmmu_accuracy(mode="official", seed=0)
+    rng = random.Random(7)
+    seen: dict[str, list[float]] = {"whole": [], "subset": []}
+    for _ in range(5):
+        for name, part in (("whole", records), ("subset", subset), ("whole", records)):
+            shuffled = list(part)
+            rng.shuffle(shuffled)
+            seen[name].append(aggregate(metric, shuffled))
+            seen[name].append(summarize_task([metric], shuffled, (), seed=0)
+                              ["metrics"]["accuracy_official"]["value"])
+    assert len(set(seen["whole"])) == 1 and len(set(seen["subset"])) == 1
+    by_id = {r.id: r.scores["accuracy_official"] for r in records}
+    assert seen["whole"][0] == pytest.approx(sum(by_id[i] for i in whole_ids) / len(whole_ids))
+    assert seen["subset"][0] == pytest.approx(sum(by_id[r.id] for r in subset) / len(subset))
+    # scoring the samples again, alone or in another order, draws the same letters
+    again = {r.id: r for r in reversed(official_records())}
+    assert all(again[r.id].to_json() == r.to_json() for r in records)
 
 
-def test_compare_uses_each_runs_own_official_draws(tmp_path: Path) -> None:
+def test_the_run_seed_reaches_the_fallback_unless_the_task_sets_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from healthbench.taskconfig.schema import NamedCall
+
+    write_mmmu(tmp_path)
+    saved = tmp_path / "responses.jsonl"
+    saved.write_text("".join(json.dumps({"task": "mmmu_med", "id": i, "response": r}) + "\n"
+                             for i, r in RESPONSES.items()))
+    task = tasks("mmmu_med")[0]
+    pinned = replace(task, metrics=tuple(
+        NamedCall(c.name, {**c.args, "seed": 42}) if c.args.get("mode") == "official" else c
+        for c in task.metrics))
+    for run_id, config, seed, expected_seed in (("s3", task, 3, 3), ("pinned", pinned, 3, 42)):
+        payload = evaluate(RunSpec(model="replay", model_args={"path": str(saved)},
+                                   tasks=[config], data_root=tmp_path, seed=seed,
+                                   output_path=tmp_path / "out", run_id=run_id,
+                                   settings=RunSettings(progress=False)))
+        rows = samples_of(tmp_path / "out" / run_id)
+        letters = [rows[i]["meta"]["details"]["accuracy_official"] for i in FALLBACKS]
+        assert letters == [{"fallback_letter": drawn(expected_seed, i), "seed": expected_seed}
+                           for i in FALLBACKS]
+        block = payload["tasks"]["mmmu_med"]
+        assert block["seeds"]["official_fallback"]["metrics[1]:mmmu_accuracy"] == expected_seed
+        assert block["metric_info"]["accuracy_official"]["args"] == {"mode": "official",
+                                                                      "seed": expected_seed}
+        right = sum(drawn(expected_seed, i) == rows[i]["target"] for i in FALLBACKS)
+        assert value(block, "accuracy_official") == pytest.approx((4 + right) / 8)
+
+
+def test_compare_reads_each_runs_recorded_official_scores(tmp_path: Path) -> None:
     from healthbench.report.compare import compare_runs
     from healthbench.report.runs import load_run
 
     write_mmmu(tmp_path)
     run_dirs = {}
     for run_id, responses in (
-            ("base", RESPONSES),  # fallbacks BMS_2, CM_2, PH_1 draw A, A, C (6/8)
+            ("base", RESPONSES),  # fallbacks BMS_2, CM_2, PH_1
             ("new", {**RESPONSES, "validation_Basic_Medical_Science_2": "(A)",
                      "validation_Clinical_Medicine_2": "(A)"})):  # only PH_1 falls back
         saved = tmp_path / f"{run_id}.jsonl"

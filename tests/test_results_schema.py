@@ -171,9 +171,9 @@ def test_lmeval_bleu_prints_35_2_everywhere_and_compare_margin_is_one_bleu_point
     def corpus_bleu(records) -> float:  # 0-100, like sacreBLEU
         return 100.0 * sum(r.parsed == r.target for r in records) / max(1, len(records))
 
-    monkeypatch.setattr(compare_module, "resolve_metrics",
-                        lambda task, block, names, include_paths=(): {
-                            "bleu": Metric("bleu", corpus=corpus_bleu)})
+    monkeypatch.setattr(compare_module, "rebuild_metric",
+                        lambda block, name: Metric("bleu", corpus=corpus_bleu)
+                        if name == "bleu" else None)
     # ten more wrong answers in 2000: 0.5 BLEU points worse, significant but within 1 point
     worse = set(range(0, 2000, 3)) | set(range(1, 31, 3))
     new = _bleu_run(tmp_path / "other", "new", worse)

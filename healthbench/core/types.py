@@ -49,6 +49,31 @@ class ImageSource:
             where += f" window={list(self.window)}"
         return where if self.downscale == 1 else f"{where} downscale=x{self.downscale}"
 
+    def to_record(self) -> dict[str, Any]:
+        """The image as data, for samples.jsonl ``inputs.images``: ``file`` (None for embedded
+        bytes, whose size is ``bytes``), ``frame`` (slice index), ``window`` ([lo, hi]),
+        ``transform`` (e.g. ``{"downscale": 4}``) and ``label``. Reports rebuild thumbnails of
+        exactly what the model saw from it (``from_record``), never from display text."""
+        return {"file": None if self.path is None else str(self.path),
+                "bytes": None if self.data is None else len(self.data),
+                "frame": self.frame,
+                "window": None if self.window is None else [float(v) for v in self.window],
+                "transform": {"downscale": self.downscale} if self.downscale != 1 else None,
+                "label": self.label}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "ImageSource | None":
+        """The source a ``to_record`` record names; None for embedded bytes (not kept) or a
+        record that is not one."""
+        file = record.get("file") if isinstance(record, Mapping) else None
+        if not isinstance(file, str) or not file:
+            return None
+        window = record.get("window")
+        transform = record.get("transform") or {}
+        return cls(path=Path(file), frame=record.get("frame"), label=record.get("label"),
+                   window=None if window is None else (float(window[0]), float(window[1])),
+                   downscale=int(transform.get("downscale", 1)))
+
 
 @dataclass(frozen=True)
 class Sample:

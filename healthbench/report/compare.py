@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 from xml.etree import ElementTree as ET
 
 from healthbench.scoring.base import Metric
@@ -133,61 +133,33 @@ def _examples(ids: Sequence[str], k: int = 3) -> str:
 
 # --- metrics ---------------------------------------------------------------------------------
 
-def resolve_metrics(task: str, block: Mapping[str, Any], names: Iterable[str],
-                    include_paths: Sequence[Path] = ()) -> dict[str, Metric | None]:
-    """Metric objects for a task's metrics: built from its task YAML when the registered task has
-    the same version, else from the metric registry with default arguments; None when neither
-    knows the name (a per-sample metric can still be compared from its stored scores)."""
+def metric_record(block: TaskResult, name: str) -> tuple[str, dict[str, Any]] | None:
+    """(registered name, arguments) that built metric ``name`` of a task, as results.json
+    records them (``tasks.<t>.metric_info.<m>.registered`` / ``.args``); None for runs made
+    before these were recorded or metrics whose arguments are not JSON."""
+    info = block.metric_info.get(name)
+    if info is None or info.registered is None or info.args is None:
+        return None
+    return info.registered, dict(info.args)
+
+
+def rebuild_metric(block: TaskResult, name: str) -> Metric | None:
+    """The metric object ``name`` was computed with, rebuilt from the registry
+    (``core.catalog.METRICS``) with the recorded arguments — never from the task YAML of the
+    current checkout, which may have changed since the run. None when the run has no record of
+    it or the registry cannot rebuild it (compare then uses the stored per-sample scores)."""
     from healthbench.core.catalog import METRICS
 
-    wanted = list(names)
-    built: dict[str, Metric | None] = {}
+    record = metric_record(block, name)
+    if record is None:
+        return None
+    registered, args = record
     try:
-        from healthbench.run.evaluate import build_metrics
-        from healthbench.taskconfig.index import TaskIndex
-
-        config = TaskIndex.build(include_paths).tasks.get(task)
-        if config is not None and str(config.version) == str(block.get("version")):
-            built = {m.name: m for m in build_metrics(config)}
-    except Exception as exc:  # a broken task folder must not stop the gate
-        log.warning("task %s: could not build its metrics from the task YAML (%s)", task, exc)
-    for name in wanted:
-        if name in built:
-            continue
-        try:
-            built[name] = METRICS.get(name)()
-        except Exception:
-            built[name] = None
-    return {name: built.get(name) for name in wanted}
-
-
-def per_run_metrics(base: Mapping[str, Metric | None], new: Mapping[str, Metric | None],
-                    base_samples: Mapping[str, SampleResult],
-                    new_samples: Mapping[str, SampleResult]) -> dict[str, Metric | None]:
-    """One metric instance per run for corpus metrics: a metric may keep state built from the
-    records it scores (MMMU's official random draws), so one instance must never serve both
-    runs. Each instance first scores its run's whole task (the error-free records, as
-    results.json does); records of the baseline run then go to the baseline's instance, all
-    others (the new run's, resamples of them) to the new run's."""
-    baseline_objects = {id(r) for r in base_samples.values()}
-    out: dict[str, Metric | None] = {}
-    for name, metric in base.items():
-        other = new.get(name)
-        if metric is None or metric.corpus is None or other is None or other.corpus is None:
-            out[name] = metric
-            continue
-        for instance, samples in ((metric, base_samples), (other, new_samples)):
-            whole = [r for r in samples.values() if not r.error]
-            if whole:
-                instance.corpus(whole)
-
-        def corpus(records: Sequence[SampleResult], _base: Metric = metric,
-                   _new: Metric = other) -> float:
-            chosen = _base if all(id(r) in baseline_objects for r in records) else _new
-            return chosen.corpus(records)  # type: ignore[misc]
-
-        out[name] = replace(metric, corpus=corpus)
-    return out
+        metric = METRICS.get(registered)(**args)
+    except Exception as exc:  # unknown or changed metric: fall back to stored scores
+        log.warning("metric %s: cannot rebuild %s(%s) (%s)", name, registered, args, exc)
+        return None
+    return metric if isinstance(metric, Metric) and metric.name == name else None
 
 
 def _slices(task: str, block: TaskResult, records: Sequence[SampleResult],
@@ -208,9 +180,10 @@ def _slices(task: str, block: TaskResult, records: Sequence[SampleResult],
 
 def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.05,
                  metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
-                 seed: int = 0, resamples: int | None = None,
-                 include_paths: Sequence[Path] = ()) -> CompareReport:
-    """Compare ``new`` with ``baseline`` on every task of the baseline (or ``tasks``)."""
+                 seed: int = 0, resamples: int | None = None) -> CompareReport:
+    """Compare ``new`` with ``baseline`` on every task of the baseline (or ``tasks``), from their
+    results.json and samples.jsonl alone: corpus metrics are rebuilt from the metric registry
+    with the arguments each run recorded (``rebuild_metric``), never from the task folder."""
     if margin < 0:
         raise ValueError(f"--margin: expected a non-negative number of points, got {margin}")
     if not 0 < alpha < 1:
@@ -233,10 +206,13 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
         block = baseline.tasks[task]
         names = [m for m in block.metrics if metrics is None or m in metrics]
         old_samples, new_samples = baseline.samples(task), new.samples(task)
-        stored = block.to_json()  # resolve_metrics reads the block as stored
-        objects = per_run_metrics(resolve_metrics(task, stored, names, include_paths),
-                                  resolve_metrics(task, stored, names, include_paths),
-                                  old_samples, new_samples)
+        objects = {name: rebuild_metric(block, name) for name in names}
+        for name in names:
+            if objects[name] is None and metric_record(block, name) is None and \
+                    any(name in r.scores for r in old_samples.values()):
+                report.notes.append(f"task {task}: metric {name} compared from stored per-sample "
+                                    "scores only (results.json does not record how to rebuild "
+                                    "it)")
         for key, value, ids in _slices(task, block, list(old_samples.values())):
             errors = _error_rate_comparison(task, key, value, ids, old_samples, new_samples,
                                             seed, resamples)
@@ -248,8 +224,9 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
                 if metric is None:
                     if not any(name in r.scores for r in base_recs):
                         if (key, value) == OVERALL:
-                            report.notes.append(f"task {task}: metric {name} not compared (not "
-                                                "a registered metric, no per-sample scores)")
+                            report.notes.append(f"task {task}: metric {name} not compared (a "
+                                                "corpus metric that cannot be rebuilt, no "
+                                                "per-sample scores)")
                         continue
                     metric = Metric(name, per_sample=lambda *a: None,
                                     higher_is_better=block.info(name).higher_is_better)
@@ -436,12 +413,11 @@ def _xml(root: ET.Element) -> str:
 def run_compare(baseline_path: Path, new_path: Path, margin: float = 1.0, alpha: float = 0.05,
                 junit: Path | None = None, markdown: Path | None = None,
                 metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
-                seed: int = 0, resamples: int | None = None,
-                include_paths: Sequence[Path] = ()) -> CompareReport:
+                seed: int = 0, resamples: int | None = None) -> CompareReport:
     """Load two runs, compare them and write the requested reports (the CLI's body)."""
     report = compare_runs(load_run(baseline_path), load_run(new_path), margin=margin,
                           alpha=alpha, metrics=metrics, tasks=tasks, seed=seed,
-                          resamples=resamples, include_paths=include_paths)
+                          resamples=resamples)
     if markdown is not None:
         atomic_write_text(markdown, render_markdown(report))
     if junit is not None:
@@ -456,7 +432,6 @@ def main(args: Any) -> int:
 
     report = run_compare(args.baseline, args.new, margin=args.margin, alpha=args.alpha,
                          junit=args.junit, markdown=args.markdown, metrics=split(args.metrics),
-                         tasks=split(args.tasks), seed=args.seed, resamples=args.resamples,
-                         include_paths=args.include_path)
+                         tasks=split(args.tasks), seed=args.seed, resamples=args.resamples)
     print(render_markdown(report))
     return report.exit_code

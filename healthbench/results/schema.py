@@ -35,9 +35,19 @@ class MetricInfo:
 
     percent: bool
     higher_is_better: bool = True
+    #: how to rebuild the metric without the task YAML: its registered name in
+    #: ``core.catalog.METRICS`` and the JSON arguments it was built with (``args`` is None when
+    #: they are not JSON); both None in files written before they were recorded
+    registered: str | None = None
+    args: Mapping[str, Any] | None = None
 
-    def to_json(self) -> dict[str, bool]:
-        return {"percent": self.percent, "higher_is_better": self.higher_is_better}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"percent": self.percent, "higher_is_better": self.higher_is_better}
+        if self.registered is not None:
+            out["registered"] = self.registered
+        if self.args is not None:
+            out["args"] = dict(self.args)
+        return out
 
 
 #: How a raw metric reads when nothing declares otherwise (compare's own error rate excepted).
@@ -73,7 +83,10 @@ def legacy_metric_info(name: str, declared: Mapping[str, Any], lmeval: bool) -> 
     else:
         percent = lower.startswith(_LEGACY_PERCENT_PREFIXES) or lower.endswith(
             _LEGACY_PERCENT_SUFFIXES)
-    return MetricInfo(percent=percent, higher_is_better=higher)
+    registered, args = declared.get("registered"), declared.get("args")
+    return MetricInfo(percent=percent, higher_is_better=higher,
+                      registered=registered if isinstance(registered, str) else None,
+                      args=dict(args) if isinstance(args, Mapping) else None)
 
 
 @dataclass
@@ -158,6 +171,8 @@ class TaskResult:
     engine: dict[str, Any] | None = None  # lm-eval blocks: which lm-eval task/group and version
     seconds: float | None = None
     judge: dict[str, Any] | None = None  # llm_judge tasks: the judge's identity and counts
+    #: the seeds this task used: subsample, bootstrap and each metric's official fallback
+    seeds: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def info(self, metric: str) -> MetricInfo:
@@ -201,7 +216,7 @@ class TaskResult:
                          for key, groups in self.groups.items()}
         out["macro"] = {key: {k: v.to_json() for k, v in metrics.items()}
                         for key, metrics in self.macro.items()}
-        for key in ("engine", "seconds", "judge"):
+        for key in ("seeds", "engine", "seconds", "judge"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return {**out, **self.extra}
@@ -232,7 +247,7 @@ class TaskResult:
             scorer=str(data.get("scorer") or "generate"),
             group_by=[str(k) for k in data.get("group_by") or []], n_total=data.get("n_total"),
             groups=groups, macro=macro, engine=engine, seconds=data.get("seconds"),
-            judge=data.get("judge") or None,
+            judge=data.get("judge") or None, seeds=data.get("seeds"),
             extra=_rest(data, _TASK_KEYS))
         declared = _mapping(data.get("metric_info") or {}, f"{where}.metric_info")
         names = list(declared) + [m for m in metrics if m not in declared]
@@ -243,7 +258,7 @@ class TaskResult:
 
 _TASK_KEYS = ("version", "protocol", "data_checksum", "source", "output", "scorer", "group_by",
               "metric_info", "n", "n_errors", "n_total", "metrics", "groups", "macro", "engine",
-              "seconds", "judge")
+              "seconds", "judge", "seeds")
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -282,6 +297,8 @@ class Results:
     git_sha: str = ""
     env: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    #: where the run's seed went (model, subsample, bootstrap, official_fallback)
+    seeds: dict[str, Any] | None = None
     command: str = ""
     limit: int | None = None
     subsample: int | None = None
@@ -302,7 +319,9 @@ class Results:
             "schema_version": self.schema_version, "run_id": self.run_id,
             "model": self.model.to_json(),
             "harness": {"version": self.harness_version, "git_sha": self.git_sha},
-            "env": self.env, "seed": self.seed, "command": self.command, "limit": self.limit,
+            "env": self.env, "seed": self.seed,
+            **({} if self.seeds is None else {"seeds": self.seeds}),
+            "command": self.command, "limit": self.limit,
             "subsample": self.subsample, "started": self.started,
             "tasks": {name: block.to_json() for name, block in self.tasks.items()}}
         if self.ended is not None:
@@ -325,12 +344,13 @@ class Results:
                    for name, block in data["tasks"].items()},
             harness_version=str(harness.get("version") or "?"),
             git_sha=str(harness.get("git_sha") or ""), env=dict(data.get("env") or {}),
-            seed=data.get("seed"), command=str(data.get("command") or ""),
+            seed=data.get("seed"), seeds=data.get("seeds"),
+            command=str(data.get("command") or ""),
             limit=data.get("limit"), subsample=data.get("subsample"),
             started=data.get("started"), ended=data.get("ended"),
             schema_version=int(data.get("schema_version") or SCHEMA_VERSION),
             extra=_rest(data, ("schema_version", "run_id", "model", "harness", "env", "seed",
-                               "command", "limit", "subsample", "started", "tasks", "ended")))
+                               "seeds", "command", "limit", "subsample", "started", "tasks", "ended")))
 
 
 def read_results(path: Path) -> Results:

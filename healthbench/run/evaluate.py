@@ -5,11 +5,12 @@ this one only wires them together and records what was run.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +28,7 @@ from healthbench.run.resume import args_hash, check_identity, record_identity
 from healthbench.results.schema import MetricInfo, ModelInfo, Results, TaskResult
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
+from healthbench.run.seeds import fallback_seeds, seeded_model_args, seeded_task
 from healthbench.taskconfig.schema import TaskConfig, with_protocol
 from healthbench.core.types import Sample, SampleError
 
@@ -86,6 +88,23 @@ def build_metrics(task: TaskConfig) -> list[Metric]:
     return metrics
 
 
+def metric_records(task: TaskConfig, metrics: Sequence[Metric]) -> dict[str, dict[str, Any]]:
+    """``{metric name: {"registered": name, "args": {...}}}``: how to rebuild each metric from
+    the registry (``core.catalog.METRICS``) with the arguments it was built with, so that
+    ``compare`` can recompute corpus metrics without the task YAML. Arguments that are not JSON
+    are not recorded (compare then falls back to stored per-sample scores)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, (call, metric) in enumerate(zip(task.metrics, metrics, strict=True)):
+        args = with_protocol(METRICS.get(call.name), call.args, task, f"metrics[{i}]")
+        try:
+            json.dumps(args, allow_nan=False)
+        except (TypeError, ValueError):
+            out[metric.name] = {"registered": call.name}
+            continue
+        out[metric.name] = {"registered": call.name, "args": args}
+    return out
+
+
 def dedupe(items: Sequence[Sample | SampleError]) -> list[Sample | SampleError]:
     """A repeated id would make resume ambiguous: later repeats become errors under a new id."""
     seen: dict[str, int] = {}
@@ -134,6 +153,12 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
     then the run
     directory's identity (no resuming with another model), and only then is the model loaded.
     """
+    # --- one seed (healthbench.run.seeds): the run's seed reaches every task call taking one
+    spec = replace(spec, tasks=[seeded_task(t, spec.seed) for t in spec.tasks])
+    seeds: dict[str, Any] = {
+        "model": None, "subsample": None if spec.subsample is None else spec.seed,
+        "bootstrap": spec.seed, "official_fallback": spec.seed}
+    # --- end one seed
     run_dir = spec.output_path / spec.run_id
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rank, world = rank_and_world()
@@ -143,7 +168,11 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
     prepared = _load_all(spec)
     identity = check_identity(run_dir, spec.model, spec.model_args, spec.tasks)
     if model is None:
-        model = create_model(spec.model, spec.model_args, device=local_device(spec.device))
+        model_args, seeds["model"] = seeded_model_args(MODELS.get(spec.model), spec.model_args,
+                                                       spec.seed)
+        model = create_model(spec.model, model_args, device=local_device(spec.device))
+    elif "seed" in spec.model_args:
+        seeds["model"] = spec.model_args["seed"]
     check_capabilities(model, spec.model, spec.tasks)
     if rank == 0:
         record_identity(run_dir, identity)
@@ -164,11 +193,14 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
         model=ModelInfo(name=spec.model, args=public_args(spec.model_args),
                         args_hash=args_hash(spec.model_args), info=model.describe()),
         harness_version=__version__, git_sha=git_sha(), env=environment(), seed=spec.seed,
-        command=spec.command, limit=spec.limit, subsample=spec.subsample, started=started)
+        seeds=seeds, command=spec.command, limit=spec.limit, subsample=spec.subsample,
+        started=started)
     try:
         for task, items, checksum in prepared:
             t0 = time.perf_counter()
-            metrics = bind_judge(build_metrics(task), judge)
+            built = build_metrics(task)
+            rebuild = metric_records(task, built)
+            metrics = bind_judge(built, judge)
             records = run_task(task, model, metrics, items,
                                run_dir / task.name / "samples.jsonl", spec.settings)
             if rank != 0:
@@ -179,8 +211,11 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
                 source=task.source, output=task.output, scorer=task.scorer,
                 group_by=list(task.group_by),
                 metric_info={m.name: MetricInfo(percent=m.percent,
-                                                higher_is_better=m.higher_is_better)
+                                                higher_is_better=m.higher_is_better,
+                                                **rebuild[m.name])
                              for m in metrics},
+                seeds={"subsample": seeds["subsample"], "bootstrap": spec.seed,
+                       "official_fallback": fallback_seeds(task)},
                 seconds=round(time.perf_counter() - t0, 2),
                 judge=judge_summary(metrics, records, judge))
             results.tasks[task.name] = block

@@ -30,8 +30,9 @@ MODEL_ERROR = "model error: "
 
 
 def summarize_inputs(sample: Sample, prompt: str | None = None) -> dict[str, Any]:
-    """A compact, JSON-safe record of what the model was shown (not the pixels)."""
-    out: dict[str, Any] = {"images": [img.describe() for img in sample.images]}
+    """A compact, JSON-safe record of what the model was shown (not the pixels); each image is a
+    structured record (``ImageSource.to_record``) that reports rebuild thumbnails from."""
+    out: dict[str, Any] = {"images": [img.to_record() for img in sample.images]}
     if sample.question:
         out["question"] = sample.question
     if sample.options:

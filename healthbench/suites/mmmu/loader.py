@@ -61,7 +61,8 @@ def load_mmmu(root: Path, subjects: Iterable[str] = HEALTH_SUBJECTS,
     """Every question of the given subjects and splits; malformed rows become SampleErrors.
 
     ``meta["order"]`` is the position in the official evaluation order (split, then subject in
-    ``CAT_SHORT2LONG`` order, then row), which the official random fallback follows.
+    ``CAT_SHORT2LONG`` order, then row), the order the official scorer walks (kept for readers:
+    healthbench's fallback letter depends on the sample alone, ``metrics.official_fallback``).
     """
     subjects, splits = list(subjects), list(splits)
     if "test" in splits:

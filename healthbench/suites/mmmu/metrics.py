@@ -10,20 +10,24 @@ a gold string is correct if it is a substring of any prediction, a gold number i
 Here the parsing is the same, step for step, with one difference of policy (design.md): the
 extractor never guesses. An unparseable multiple-choice response is ``UNPARSED`` and counts as
 wrong under ``mmmu_accuracy`` (the default), and its rate is the ``parse_failure`` metric.
-``mmmu_accuracy`` with ``mode: official`` reproduces the official random fallback with its own
-``random.Random(42)``, drawing in the official order (subject order of ``CAT_SHORT2LONG``, then
-dataset row order) — see ``_OfficialDraws``.
+``mmmu_accuracy`` with ``mode: official`` gives such a response a random letter, as the official
+scorer does, but drawn per sample from (seed, sample id) rather than from one stream in the
+official order: a stream would make a sample's letter depend on which samples were scored before
+it (a subset, a group, a bootstrap resample, another run), so the metric could not be a function
+of the records alone. The drawn letter is written into samples.jsonl. The official stream's exact
+letters are therefore not reproduced; the official value's expectation (chance on the guessed
+questions) is.
 """
 from __future__ import annotations
 
-import hashlib
-import random
 import re
 from typing import Any, Mapping, Sequence
 
 from healthbench.core.catalog import EXTRACTORS, METRICS
+from healthbench.core.types import Response, Sample
 from healthbench.scoring.base import UNPARSED, Metric
-from healthbench.core.types import Response, Sample, SampleResult
+from healthbench.scoring.fallback import seeded_choice
+from healthbench.scoring.score import Detailed
 
 MULTIPLE_CHOICE = "multiple-choice"
 OPEN = "open"
@@ -174,91 +178,35 @@ def _correct(question_type: str, gold: Any, parsed: Any) -> bool:
     return choice_is_correct(gold, parsed)
 
 
-class _OfficialDraws:
-    """The letters the official scorer would draw for unparseable multiple-choice responses.
-
-    The official code draws ``random.choice(all_choices)`` from one seeded stream, in the order it
-    meets the samples: subjects in ``CAT_SHORT2LONG`` order, rows in dataset order (the loader
-    records this as ``meta["order"]``). Draws are made over a whole record set in that order and
-    kept as one table, keyed by a fingerprint of the set's ordered (id, parsed) list, so a record
-    set once scored always gets the same draws, whatever was scored before or after it. A call on
-    records that a kept table contains (same ids, same parsed answers) — a per-subject group, a
-    bootstrap resample — reuses that table (the most recently scored such), so groups and
-    intervals use the draws of the whole task instead of restarting the stream, as the official
-    per-subject accuracies do. Which whole a subset belongs to is the caller's to make clear:
-    healthbench scores the whole task before its groups and resamples (``summarize_task``), and
-    ``compare`` gives each run its own metric instance, primed with that run's whole task.
-    """
-
-    MAX_TABLES = 16  # whole-task tables kept (a few runs); groups and resamples add none
-
-    def __init__(self, seed: int = OFFICIAL_SEED) -> None:
-        self.seed = seed
-        # fingerprint -> ({id: answer key}, {id: drawn letter}), oldest first
-        self._tables: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
-
-    @staticmethod
-    def needs_draw(record: SampleResult) -> bool:
-        return _question_type(record.meta) == MULTIPLE_CHOICE and record.parsed is None
-
-    @staticmethod
-    def _key(record: SampleResult) -> str:
-        return repr((record.parsed, _question_type(record.meta), record.meta.get("order"),
-                     record.meta.get("n_options")))
-
-    @staticmethod
-    def _ordered(records: Sequence[SampleResult]) -> list[SampleResult]:
-        unique = {r.id: r for r in records}.values()
-        return sorted(unique, key=lambda r: (float(r.meta.get("order", 0)), r.id))
-
-    def letters_for(self, records: Sequence[SampleResult]) -> dict[str, str]:
-        """{id: drawn letter} for the records that need a draw (see the class docstring)."""
-        ordered = self._ordered(records)
-        keys = {r.id: self._key(r) for r in ordered}
-        fingerprint = hashlib.sha256("\n".join(f"{i}\t{k}" for i, k in keys.items())
-                                     .encode()).hexdigest()
-        if fingerprint in self._tables:
-            self._tables[fingerprint] = self._tables.pop(fingerprint)  # most recent last
-            return self._tables[fingerprint][1]
-        for table in reversed(self._tables.values()):  # the most recently scored first
-            if len(table[0]) >= len(keys) and all(table[0].get(i) == k for i, k in keys.items()):
-                return table[1]
-        rng = random.Random(self.seed)
-        letters: dict[str, str] = {}
-        for record in ordered:
-            if self.needs_draw(record):
-                n = int(record.meta.get("n_options") or len(record.inputs.get("options") or {}))
-                letters[record.id] = rng.choice([chr(ord("A") + i) for i in range(n)])
-        self._tables[fingerprint] = (keys, letters)
-        while len(self._tables) > self.MAX_TABLES:
-            self._tables.pop(next(iter(self._tables)))
-        return letters
+def official_fallback(seed: int, sample: Sample) -> str:
+    """The letter the official scorer guesses for an unparseable multiple-choice answer, drawn
+    from (seed, sample id) alone (``scoring.fallback``): a pure function of the sample."""
+    n = int(sample.meta.get("n_options") or len(sample.options))
+    return seeded_choice(seed, sample.id, [chr(ord("A") + i) for i in range(n)])
 
 
 @METRICS.register("mmmu_accuracy")
 def mmmu_accuracy(mode: str = "strict", seed: int = OFFICIAL_SEED) -> Metric:
     """MMMU accuracy. ``strict`` (default): an unparseable multiple-choice answer is wrong.
-    ``official``: it gets the official random letter (named ``accuracy_official``)."""
+    ``official``: it gets a random letter, as the official scorer does (named
+    ``accuracy_official``); the letter and its seed are written into samples.jsonl
+    (``meta.details.accuracy_official``). A run passes its ``--seed`` unless the task sets one."""
+    if mode not in ("strict", "official"):
+        raise ValueError(f"mmmu_accuracy: mode must be 'strict' or 'official', got {mode!r}")
     if mode == "strict":
         def score(sample: Sample, response: Response, parsed: Any) -> float:
             value = None if parsed is UNPARSED else parsed
             return float(_correct(_question_type(sample.meta), sample.target, value))
 
         return Metric("accuracy", per_sample=score)
-    if mode != "official":
-        raise ValueError(f"mmmu_accuracy: mode must be 'strict' or 'official', got {mode!r}")
-    draws = _OfficialDraws(seed)
 
-    def corpus(records: Sequence[SampleResult]) -> float:
-        if not records:
-            return float("nan")
-        letters = draws.letters_for(records)
-        right = 0
-        for record in records:
-            parsed = record.parsed
-            if draws.needs_draw(record):
-                parsed = letters[record.id]
-            right += _correct(_question_type(record.meta), record.target, parsed)
-        return right / len(records)
+    def official(sample: Sample, response: Response, parsed: Any) -> Detailed | float:
+        question_type = _question_type(sample.meta)
+        if question_type == MULTIPLE_CHOICE and parsed is UNPARSED:
+            letter = official_fallback(seed, sample)
+            return Detailed(float(_correct(question_type, sample.target, letter)),
+                            {"fallback_letter": letter, "seed": seed})
+        value = None if parsed is UNPARSED else parsed
+        return float(_correct(question_type, sample.target, value))
 
-    return Metric("accuracy_official", corpus=corpus)
+    return Metric("accuracy_official", per_sample=official)

@@ -28,11 +28,11 @@ MMOral-Uni's "II" column is the unweighted mean of II_Loc, II_Dx-I and II_Dx-R
 from __future__ import annotations
 
 import math
-import random
 from typing import Any, Mapping, Sequence
 
 from healthbench.core.catalog import EXTRACTORS, METRICS
 from healthbench.scoring.base import UNPARSED, Metric
+from healthbench.scoring.fallback import seeded_choice
 from healthbench.core.types import Response, Sample, SampleResult
 
 ALL_CHOICES = ("A", "B", "C", "D")
@@ -85,7 +85,8 @@ def official_letter(response: str, index2ans: Mapping[str, str | None]) -> str |
 
 
 def official_random_letter(seed: int, sample_id: str) -> str:
-    return random.Random(f"{seed}\0{sample_id}").choice(ALL_CHOICES)
+    """The official guess, drawn from (seed, sample id) alone (``scoring.fallback``)."""
+    return seeded_choice(seed, sample_id, ALL_CHOICES)
 
 
 @EXTRACTORS.register("mmoral_opg_answer")
