@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
+from healthbench.core.names import require_inside
 from healthbench.results.samples import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -110,7 +111,7 @@ def write_tables(run_dir: Path, payload: Mapping[str, Any]) -> None:
              "counted apart.", ""]
     for task_name, block in payload["tasks"].items():
         frame = pd.DataFrame(task_rows(task_name, block))
-        csv_path = run_dir / task_name / f"{task_name}.csv"
+        csv_path = require_inside(run_dir, run_dir / task_name / f"{task_name}.csv")
         atomic_write_text(csv_path, frame.to_csv(index=False))
         metric_names = list(block["metrics"])
         info = block.get("metric_info") or {}

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from healthbench import __version__
 from healthbench.scoring.aggregate import summarize_task
 from healthbench.core.catalog import METRICS, MODELS
+from healthbench.core.names import check_name, require_inside
 from healthbench.run.prepare import ensure_sample_data, load_task_data
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
@@ -137,7 +138,10 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     Order: capabilities (from the plugin class) and data are checked first, then the run
     directory's identity (no resuming with another model), and only then is the model loaded.
     """
-    run_dir = spec.output_path / spec.run_id
+    check_name(spec.run_id, "--run-id")
+    for task in spec.tasks:
+        check_name(task.name, f"{task.source or 'task'}: key 'task'")
+    run_dir = require_inside(spec.output_path, spec.output_path / spec.run_id)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rank, world = rank_and_world()
     if model is None:
@@ -174,7 +178,8 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
             t0 = time.perf_counter()
             metrics = bind_judge(build_metrics(task), judge)
             records = run_task(task, model, metrics, items,
-                               run_dir / task.name / "samples.jsonl", spec.settings)
+                               require_inside(run_dir, run_dir / task.name / "samples.jsonl"),
+                               spec.settings)
             if rank != 0:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
             block = summarize_task(metrics, records, task.group_by, spec.seed)

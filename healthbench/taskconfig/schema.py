@@ -42,6 +42,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from healthbench.core.names import UnsafeNameError, check_name
 from healthbench.core.types import OUTPUT_KINDS, GenerationParams
 
 SCORERS = ("generate", "loglikelihood")
@@ -159,6 +160,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         "extract": (dict, str), "metrics": (list,), "group_by": (list,),
         "generation": (dict,), "manifest": (dict,), "protocol": (str,),
     }, required=("task", "version", "dataset", "output", "prompt", "metrics"))
+    _check_safe(top["task"], f"{source}: key 'task'")
 
     ds = check.mapping(top["dataset"], "dataset", {
         "format": (str,), "path": (str,), "options": (dict,), "sample_builder": (str,),
@@ -226,9 +228,18 @@ def parse_group(data: Any, source: str) -> GroupConfig:
     check = _Checker(source)
     top = check.mapping(data, "", {"group": (str,), "tasks": (list,), "description": (str,)},
                         required=("group", "tasks"))
+    _check_safe(top["group"], f"{source}: key 'group'")
     if not top["tasks"] or not all(isinstance(t, str) for t in top["tasks"]):
         raise check.fail("tasks", "expected a non-empty list of task or group names")
     return GroupConfig(top["group"], tuple(top["tasks"]), top.get("description", ""), source)
+
+
+def _check_safe(name: str, where: str) -> None:
+    """A task or group name becomes a folder of the run: only path-safe names are accepted."""
+    try:
+        check_name(name, where)
+    except UnsafeNameError as exc:
+        raise TaskConfigError(str(exc)) from None
 
 
 def _check_template(template: str, check: _Checker) -> None:
