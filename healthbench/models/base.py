@@ -63,7 +63,69 @@ def secret_arg(name: str) -> bool:
 
 
 def public_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("<redacted>" if secret_arg(k) else v) for k, v in args.items()}
+    """Arguments as recorded: secret-named values redacted, credentials inside URLs too."""
+    return {k: ("<redacted>" if secret_arg(k) else redact_urls(v) if isinstance(v, str) else v)
+            for k, v in args.items()}
+
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+_URL_QUERY = re.compile(r"(?i)([?&;])([^=&;#\s,]*)=([^&;#\s,]*)")
+
+
+def redact_urls(text: str) -> str:
+    """``http://user:pass@host/?api_key=x`` → ``http://<redacted>@host/?api_key=<redacted>``:
+    credentials in a URL's user part, and query parameters with secret names, wherever a URL
+    is recorded (model args, the command line, logs)."""
+    text = _URL_USERINFO.sub(r"\1<redacted>@", text)
+    if "://" not in text:
+        return text
+    return _URL_QUERY.sub(lambda m: f"{m[1]}{m[2]}=<redacted>" if secret_arg(m[2]) else m[0],
+                          text)
+
+
+def public_info(value: Any) -> Any:
+    """A plugin's ``describe()`` as recorded: secret-named keys and URL credentials redacted at
+    any depth (a plugin that echoes its base URL must not leak a password in it)."""
+    if isinstance(value, Mapping):
+        return {k: "<redacted>" if secret_arg(str(k)) else public_info(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [public_info(v) for v in value]
+    return redact_urls(value) if isinstance(value, str) else value
+
+
+ARGS_FLAGS = ("--model-args", "--judge-args")
+
+
+def redact_command(argv: Sequence[str]) -> str:
+    """The command line as recorded in results.json: inside ``--model-args``/``--judge-args``
+    each secret-named ``k=v`` gets ``<redacted>`` exactly as ``public_args`` does, a secret-named
+    flag (``--api-key X``) has its value redacted, and URL credentials are removed."""
+    out: list[str] = []
+    after: str | None = None
+    for token in argv:
+        flag, eq, value = token.partition("=")
+        if after in ARGS_FLAGS:
+            token = _redact_pairs(token)
+        elif after is not None and secret_arg(after):
+            token = "<redacted>"
+        elif token.startswith("--") and eq:
+            value = _redact_pairs(value) if flag in ARGS_FLAGS else \
+                "<redacted>" if secret_arg(flag) else value
+            token = f"{flag}={value}"
+        after = token if token.startswith("--") and "=" not in token else None
+        out.append(redact_urls(token))
+    import shlex
+
+    return shlex.join(out)
+
+
+def _redact_pairs(text: str) -> str:
+    parts = []
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        parts.append(f"{key}=<redacted>" if eq and secret_arg(key.strip()) else part)
+    return ",".join(parts)
 
 
 def parse_model_args(text: str | None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ this one only wires them together and records what was run.
 from __future__ import annotations
 
 import logging
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
 from healthbench.run.judge_client import create_judge
 from healthbench.scoring.judge import bind_judge, judge_summary
-from healthbench.models.base import Model, create_model, public_args
+from healthbench.models.base import (Model, create_model, public_args, public_info,
+                                     redact_command)
 from healthbench.run.resume import args_hash, check_identity, record_identity
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
@@ -46,7 +46,7 @@ class RunSpec:
     subsample: int | None = None
     device: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
-    command: str = field(default_factory=lambda: shlex.join(sys.argv))
+    command: str = field(default_factory=lambda: redact_command(sys.argv))  # secrets removed
     # "lmeval:<name>" tasks (prefix removed) run through lm-eval: healthbench/lmeval_bridge.py
     lmeval_tasks: list[str] = field(default_factory=list)
     lmeval_include_paths: list[Path] = field(default_factory=list)
@@ -168,7 +168,8 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "schema_version": 1, "run_id": spec.run_id,
         "model": {"name": spec.model, "args": public_args(spec.model_args),
-                  "args_hash": args_hash(spec.model_args), "info": model.describe()},
+                  "args_hash": args_hash(spec.model_args),
+                  "info": public_info(model.describe())},
         "harness": {"version": __version__, "git_sha": git_sha()},
         "env": environment(), "seed": spec.seed, "command": spec.command,
         "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
