@@ -264,6 +264,11 @@ COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "show": cm
             "leaderboard": cmd_leaderboard, "compare": cmd_compare}
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error as one line: a message that spans lines (a library's) is joined, never cut."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 def run_eval(argv: Sequence[str]) -> int:
     """``run_eval.py``: ``healthbench run`` that also refreshes a leaderboard (see
     ``_leaderboard_file`` for where)."""
@@ -298,12 +303,12 @@ def main(argv: Sequence[str] | None = None, auto_leaderboard: bool = False) -> i
     except user_errors as exc:
         if args.debug:
             raise
-        print(f"healthbench: error: {exc}", file=sys.stderr)
+        print(f"healthbench: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permissions: one clear line, earlier samples intact
         if args.debug:
             raise
-        print(f"healthbench: error: {exc}", file=sys.stderr)
+        print(f"healthbench: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("healthbench: interrupted; rerun the same command (or --resume) to continue",

@@ -162,3 +162,32 @@ def test_which_leaderboard_file_a_run_refreshes() -> None:
     assert board("--output-path", "/o", "--leaderboard", "/x.md") == Path("/x.md")
     assert board("--no-leaderboard") is None
     assert board(auto=False) is None  # plain `healthbench run` writes one only when asked
+
+
+def test_refused_yaml_tags_and_pickle_checkpoints_are_one_line_on_stderr(
+        tmp_path: Path, capfd) -> None:
+    import pickle
+
+    from healthbench.cli import main
+
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "t.yaml").write_text("task: x\nversion: 1\ndescription: !!python/object/apply:"
+                                "os.system ['echo pwned']\n")
+    assert main(["tasks", "--include-path", str(inc)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "YAML tag '!!python/object/apply:os.system' refused" in err[0], err
+    (inc / "t.yaml").write_text("task: [unclosed\n")
+    assert main(["tasks", "--include-path", str(inc)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "malformed YAML at line 2" in err[0], err
+
+    evil = tmp_path / "evil.bin"  # a pickle that would build a (harmless) object: refused
+    evil.write_bytes(pickle.dumps({"x": Path("a")}))
+    code = main(["run", "--model", "healthgpt", "--model-args", f"com_hlora_path={evil}",
+                 "--tasks", "vqa_rad_sample", "--data-root", str(tmp_path / "data"),
+                 "--output-path", str(tmp_path / "out"), "--no-progress"])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "evil.bin: refused: not a plain-tensor checkpoint" in err[0]
+    assert "weights_only=False" not in err[0] and "weights_only` set to `False" not in err[0]

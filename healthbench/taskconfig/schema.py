@@ -148,7 +148,20 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise TaskConfigError(f"{path}: malformed YAML: {exc}") from exc
+        raise TaskConfigError(f"{path}: {yaml_problem(exc)}") from exc
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error (PyYAML's own text spans several lines and quotes the source):
+    where it is, and what; a tag that would build an object is named as refused."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    tag = re.search(r"tag '(?:tag:yaml\.org,2002:)?([^']*)'", problem)
+    if isinstance(exc, yaml.constructor.ConstructorError) and tag:
+        return (f"YAML tag '!!{tag.group(1)}' refused{where}: task files are plain YAML "
+                "(safe_load); tags that build Python objects are not allowed")
+    return f"malformed YAML{where}: " + " ".join(problem.split())
 
 
 def parse_task(data: Any, source: str) -> TaskConfig:
