@@ -112,7 +112,8 @@ def dedupe(items: Sequence[Sample | SampleError]) -> list[Sample | SampleError]:
     return out
 
 
-def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError], str]]:
+def _load_all(spec: RunSpec
+              ) -> list[tuple[TaskConfig, list[Sample | SampleError], str, dict[str, str]]]:
     """Every task's samples, before any model is loaded: a missing dataset fails in seconds."""
     rank, world = rank_and_world()
     if world > 1:  # one rank builds bundled sample data; the others wait for it
@@ -128,7 +129,7 @@ def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError
             items = subsample_items(items, spec.subsample, spec.seed)
         if spec.limit is not None:
             items = items[:spec.limit]
-        out.append((task, items, checksum))
+        out.append((task, items, checksum, loaded.file_checksums))
     return out
 
 
@@ -175,7 +176,7 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
     }
     try:
-        for task, items, checksum in prepared:
+        for task, items, checksum, data_files in prepared:
             t0 = time.perf_counter()
             metrics = bind_judge(build_metrics(task), judge)
             records = run_task(task, model, metrics, items,
@@ -186,7 +187,7 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
             block = summarize_task(metrics, records, task.group_by, spec.seed)
             payload["tasks"][task.name] = {
                 "version": task.version, "protocol": task.protocol,
-                "data_checksum": checksum, "source": task.source,
+                "data_checksum": checksum, "data_files": data_files, "source": task.source,
                 "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
                 "metric_info": {m.name: {"percent": m.percent,
                                          "higher_is_better": m.higher_is_better}

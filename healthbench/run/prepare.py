@@ -59,7 +59,7 @@ def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, st
     ensure_sample_data(task, data_root)
     root = dataset_dir(task, data_root)
     loaded: LoadedDataset = loader(root, **task.dataset.options)
-    checksum = data_checksum(loaded.files, root)
+    checksum = data_checksum(loaded.files, root, loaded.file_checksums)
     found = {"files": len(loaded.files), "samples": len(loaded.items), "checksum": checksum}
     wrong = [f"{key} {expected!r} expected, {found[key]!r} found"
              for key, expected in task.manifest.items() if found[key] != expected]
