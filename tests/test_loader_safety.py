@@ -128,3 +128,55 @@ def test_nested_and_required_options(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match=r"'dataset.options.colour': unknown option \(allowed: "
                                           r"size\)"):
         check_options(third_party, {"colour": 1}, "t.yaml", "x")
+
+
+def _peak_bytes(fn) -> tuple[object, int]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_nifti_slice_is_read_without_the_whole_volume(tmp_path: Path) -> None:
+    from healthbench.core.types import ImageSource
+    from healthbench.data.images import read_pixels
+
+    shape = (256, 256, 128)  # 8M voxels: 64 MB once scaled to float64
+    volume = (np.arange(np.prod(shape), dtype=np.int64) % 3000).astype(np.int16).reshape(shape)
+    img = nib.Nifti1Image(volume, np.eye(4))
+    img.header.set_slope_inter(2.0, -5.0)  # a scaled volume: nibabel returns float64
+    path = tmp_path / "big.nii.gz"
+    nib.save(img, str(path))
+    pixels, peak = _peak_bytes(lambda: read_pixels(ImageSource(path=path, frame=100)))
+    np.testing.assert_array_equal(pixels, np.rot90(volume[:, :, 100] * 2.0 - 5.0))
+    slice_bytes = shape[0] * shape[1] * 8
+    assert peak < 4 * slice_bytes + (4 << 20), peak  # ≈ one slice, not 64 MB
+
+    four_d = tmp_path / "t.nii.gz"  # extra axes: their first index, as before
+    nib.save(nib.Nifti1Image(np.arange(4 * 4 * 3 * 2, dtype=np.int16).reshape(4, 4, 3, 2),
+                             np.eye(4)), str(four_d))
+    data = np.arange(4 * 4 * 3 * 2, dtype=np.int16).reshape(4, 4, 3, 2)
+    np.testing.assert_array_equal(read_pixels(ImageSource(path=four_d)), np.rot90(data[:, :, 1, 0]))
+
+
+def test_a_nifti_decompression_bomb_under_the_voxel_cap_stays_in_the_stated_bound(
+        tmp_path: Path) -> None:
+    """95M zero voxels (under the 100M cap) compress to ~100 kB; reading a slice holds about one
+    slice (1000×1000), never the 95 MB volume (760 MB as float64)."""
+    from healthbench.core.types import ImageSource
+    from healthbench.data.images import MAX_PIXELS, read_pixels
+
+    shape = (1000, 1000, 95)
+    assert np.prod(shape) <= MAX_PIXELS
+    img = nib.Nifti1Image(np.zeros(shape, dtype=np.uint8), np.eye(4))
+    img.header.set_slope_inter(1.5, 0.0)
+    path = tmp_path / "bomb.nii.gz"
+    nib.save(img, str(path))
+    assert path.stat().st_size < 1 << 20
+    pixels, peak = _peak_bytes(lambda: read_pixels(ImageSource(path=path)))
+    assert pixels.shape == (1000, 1000) and not pixels.any()
+    assert peak < 4 * 1000 * 1000 * 8 + (4 << 20), peak

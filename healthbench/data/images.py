@@ -2,7 +2,9 @@
 
 Runs in the runner's prefetch threads, off the main thread. Every failure is an ``ImageError``
 naming the file, so the sample is recorded as an error and the run goes on. A pixel limit guards
-against decompression bombs (``HEALTHBENCH_MAX_PIXELS``, default 100 megapixels).
+against decompression bombs (``HEALTHBENCH_MAX_PIXELS``, default 100 megapixels); a NIfTI
+volume (W×H×D within that limit) is read one slice at a time, so reading a slice holds at most
+that slice (W×H voxels, 8 bytes each once scaled), never the whole volume.
 """
 from __future__ import annotations
 
@@ -143,16 +145,15 @@ def _read_nifti(src: ImageSource) -> np.ndarray:
     img = nib.load(str(src.path))
     shape = img.shape
     _check_pixels(src, int(np.prod(shape[:2])), int(np.prod(shape[2:])) if len(shape) > 2 else 1)
-    data = np.asarray(img.dataobj)
-    while data.ndim > 3:
-        data = data[..., 0]
-    if data.ndim == 3:
-        index = data.shape[2] // 2 if src.frame is None else src.frame
-        if not 0 <= index < data.shape[2]:
-            raise ImageError(f"{src.describe()}: slice {index} out of range "
-                             f"(0..{data.shape[2] - 1})")
-        data = np.rot90(data[:, :, index])  # axial slice, displayed with anterior up
-    return data
+    if len(shape) < 3:
+        return np.asarray(img.dataobj)
+    index = shape[2] // 2 if src.frame is None else src.frame
+    if not 0 <= index < shape[2]:
+        raise ImageError(f"{src.describe()}: slice {index} out of range (0..{shape[2] - 1})")
+    # Only the slice is read (nibabel's lazy dataobj slicing; extra axes at 0): memory is one
+    # slice, never the whole volume scaled to float64.
+    data = np.asarray(img.dataobj[(slice(None), slice(None), index) + (0,) * (len(shape) - 3)])
+    return np.rot90(data)  # axial slice, displayed with anterior up
 
 
 def is_image_file(path: Path) -> bool:
