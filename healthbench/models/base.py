@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from healthbench.core.types import Request, Response
 
@@ -36,6 +36,10 @@ class Model(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset({"text"})
     #: Batch size used for ``--batch-size auto`` unless the plugin overrides ``auto_batch_size``.
     default_batch_size: ClassVar[int] = 8
+    #: True when each response depends only on its own request (and the model's seed), never on
+    #: the other requests of its batch: then batch size, batch composition and a resume that
+    #: splits a batch cannot change a single output bit. docs/models.md lists who guarantees it.
+    batch_invariant: bool = False
 
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Response]:
@@ -54,6 +58,30 @@ class Model(ABC):
 
     def close(self) -> None:
         """Free memory/connections; called once when the run ends."""
+
+
+def sample_seed(seed: int, request: Request) -> int:
+    """A seed of its own for each sample: (model seed, task, sample id), not its batch slot."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}\0{request.task}\0{request.sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def each_alone(call: Callable[[Sequence[Request]], list[Response]], requests: Sequence[Request],
+               seed: int) -> list[Response]:
+    """``call`` on one request at a time, each under its own seed (``sample_seed``) with the
+    global torch RNG restored afterwards: no padding against neighbours, no RNG state shared
+    with them, so every output is independent of batch size, composition and order."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    out: list[Response] = []
+    for request in requests:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(sample_seed(seed, request))
+            out.extend(call([request]))
+    return out
 
 
 def secret_arg(name: str) -> bool:

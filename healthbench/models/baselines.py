@@ -36,6 +36,7 @@ class RandomModel(Model):
 
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 64
+    batch_invariant = True  # per-request computation only
 
     def __init__(self, seed: int = 0, image_size: int = 256) -> None:
         self.seed = seed
@@ -70,6 +71,7 @@ class ReplayModel(Model):
 
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 256
+    batch_invariant = True  # per-request computation only
 
     def __init__(self, path: str, task: str | None = None) -> None:
         self.path = Path(path)
