@@ -25,7 +25,7 @@ def _records(run_dir: Path, task: str) -> dict[str, dict]:
 
 def _run(model, model_name: str, task: str, data_root: Path, out: Path, run_id: str,
          batch: int) -> Path:
-    spec = RunSpec(model=model_name, model_args={}, tasks=TaskIndex.build().resolve([task]),
+    spec = RunSpec(model=model_name, model_args={"batch_invariant": True}, tasks=TaskIndex.build().resolve([task]),
                    data_root=data_root, output_path=out, run_id=run_id, limit=TASKS[task],
                    settings=RunSettings(batch_size=batch, workers=1, progress=False))
     evaluate(spec, model=model)
@@ -34,7 +34,7 @@ def _run(model, model_name: str, task: str, data_root: Path, out: Path, run_id: 
 
 @pytest.fixture(scope="module")
 def healthgpt():
-    model = create_model("healthgpt", {}, device="cpu")
+    model = create_model("healthgpt", {"batch_invariant": True}, device="cpu")
     model.close = lambda: None  # one model for all the runs of this module
     return model
 
