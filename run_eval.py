@@ -3,15 +3,13 @@
 
 A thin wrapper over ``healthbench run``. With no arguments it runs the bundled sample suites on the
 built-in tiny model on CPU (about a minute), writes a run under ``results/`` and refreshes
-``leaderboard.md``.
+``leaderboard.md`` from ``results/``. With ``--output-path DIR`` everything, the leaderboard
+included (``DIR/leaderboard.md``), stays inside DIR unless ``--leaderboard FILE`` says otherwise;
+``--no-leaderboard`` writes none.
 """
 import sys
-from pathlib import Path
 
-from healthbench.cli import main
+from healthbench.cli import run_eval
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    if "--leaderboard" not in argv and not any(a.startswith("--leaderboard=") for a in argv):
-        argv += ["--leaderboard", str(Path("leaderboard.md"))]
-    sys.exit(main(["run", *argv]))
+    sys.exit(run_eval(sys.argv[1:]))

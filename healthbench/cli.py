@@ -38,8 +38,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder holding the benchmarks (default: $HEALTHBENCH_DATA or "
                         "~/.cache/healthbench/data)")
-    p.add_argument("--output-path", type=Path, default=Path("results"))
-    p.add_argument("--run-id", default=None, help="re-using a run id resumes that run")
+    p.add_argument("--output-path", type=Path, default=None,
+                   help="folder of runs (default: results); a run writes nothing outside it")
+    p.add_argument("--run-id", default=None,
+                   help="re-using a run id resumes that run (letters, digits, '._-')")
     p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                    help="resume the run in RUN_DIR (skips samples already written)")
     p.add_argument("--batch-size", default="auto", help="N or 'auto'")
@@ -67,8 +69,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="judge reply cache (default: <output-path>/.judge_cache)")
     p.add_argument("--workers", type=int, default=4, help="image-decoding threads")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--leaderboard", type=Path, default=None,
-                   help="refresh this leaderboard file from --output-path after the run")
+    board = p.add_mutually_exclusive_group()
+    board.add_argument("--leaderboard", type=Path, default=None, metavar="FILE",
+                       help="refresh this leaderboard file from --output-path after the run")
+    board.add_argument("--no-leaderboard", action="store_true",
+                       help="write no leaderboard (run_eval.py writes one by default)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,10 +124,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     names, lmeval_tasks = split_task_names(t.strip() for t in args.tasks.split(",") if t.strip())
     index = TaskIndex.build(args.include_path)
     tasks = index.resolve(names)
+    from healthbench.core.names import check_name
+
     if args.resume is not None:
         args.output_path, args.run_id = args.resume.parent, args.resume.name
         if not args.resume.is_dir():
             raise FileNotFoundError(f"--resume: no run directory at {args.resume}")
+        check_name(args.run_id, "--resume: the run folder's name")
+    elif args.run_id is not None:
+        check_name(args.run_id, "--run-id")
+    leaderboard = _leaderboard_file(args)
+    if args.output_path is None:
+        args.output_path = Path("results")
     if args.batch_size != "auto":
         try:
             batch_size: int | str = int(args.batch_size)
@@ -164,16 +177,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {spec.run_id}: {len(payload['tasks'])} task(s), "
           f"{sum(t['n'] for t in payload['tasks'].values())} samples scored, {errors} errors; "
           f"written to {run_dir}")
-    if args.leaderboard is not None:
+    if leaderboard is not None:
         from healthbench.report.publish import write_leaderboard
 
-        print(f"leaderboard: {write_leaderboard(spec.output_path, args.leaderboard)}")
+        print(f"leaderboard: {write_leaderboard(spec.output_path, leaderboard)}")
     failed = [name for name, t in payload["tasks"].items() if t["n"] == 0 and t["n_errors"]]
     if failed:  # nothing scored is a failed run, whatever was written
         print(f"healthbench: error: every sample failed in {', '.join(failed)}; see the "
               f"'error' field in {run_dir}/<task>/samples.jsonl", file=sys.stderr)
         return 1
     return 0
+
+
+def _leaderboard_file(args: argparse.Namespace) -> Path | None:
+    """Where the run's leaderboard goes: ``--leaderboard FILE``; none with ``--no-leaderboard``
+    or under plain ``healthbench run``. ``run_eval.py`` (``auto_leaderboard``) refreshes the
+    repository's ``leaderboard.md`` only for the default output folder ``results/``; a run with
+    ``--output-path DIR`` (or ``--resume DIR/RUN``) gets ``DIR/leaderboard.md``, so it never
+    replaces the committed leaderboard with one holding only that run."""
+    if args.no_leaderboard:
+        return None
+    if args.leaderboard is not None or not getattr(args, "auto_leaderboard", False):
+        return args.leaderboard
+    if args.output_path is None:
+        return Path("leaderboard.md")
+    return args.output_path / "leaderboard.md"
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -235,8 +263,20 @@ COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "show": cm
             "leaderboard": cmd_leaderboard, "compare": cmd_compare}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _one_line(exc: BaseException) -> str:
+    """An error as one line: a message that spans lines (a library's) is joined, never cut."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def run_eval(argv: Sequence[str]) -> int:
+    """``run_eval.py``: ``healthbench run`` that also refreshes a leaderboard (see
+    ``_leaderboard_file`` for where)."""
+    return main(["run", *argv], auto_leaderboard=True)
+
+
+def main(argv: Sequence[str] | None = None, auto_leaderboard: bool = False) -> int:
     args = build_parser().parse_args(argv)
+    args.auto_leaderboard = auto_leaderboard
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -262,12 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except user_errors as exc:
         if args.debug:
             raise
-        print(f"healthbench: error: {exc}", file=sys.stderr)
+        print(f"healthbench: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permissions: one clear line, earlier samples intact
         if args.debug:
             raise
-        print(f"healthbench: error: {exc}", file=sys.stderr)
+        print(f"healthbench: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("healthbench: interrupted; rerun the same command (or --resume) to continue",

@@ -393,3 +393,46 @@ def test_a_rise_of_a_lower_is_better_metric_is_worded_as_worse_not_as_a_drop(tmp
     assert message.startswith("worse by more than 1: ")  # MSE's own unit, not "points"
     assert "drop" not in message
     assert "a change for the worse of more than 1 (points for % metrics" in render_markdown(report)
+
+
+def test_bad_input_still_writes_the_markdown_and_junit_reports(runs, tmp_path) -> None:
+    md, xml = tmp_path / "ci" / "gate.md", tmp_path / "ci" / "gate.xml"
+    assert cli_main(["compare", str(runs["baseline"]), str(tmp_path / "nope"), "--markdown",
+                     str(md), "--junit", str(xml)]) == 2
+    assert "not a run directory" in md.read_text() and "exit 2" in md.read_text()
+    error = ET.parse(xml).getroot().find(".//error")
+    assert error is not None and "not a run directory" in error.get("message")
+    md.unlink(), xml.unlink()
+    assert cli_main(["compare", str(runs["baseline"]), str(runs["noise"]), "--alpha", "2",
+                     "--markdown", str(md), "--junit", str(xml)]) == 2
+    assert "--alpha" in md.read_text() and "--alpha" in xml.read_text()
+
+
+def test_a_checksum_mismatch_names_the_files_that_changed(runs, tmp_path) -> None:
+    base = json.loads((runs["baseline"] / "results.json").read_text())["tasks"][TASK]
+    assert base["data_files"] == {"QA_information/Open-access/gate.json":
+                                  base["data_files"]["QA_information/Open-access/gate.json"]}
+    assert base["data_files"]["QA_information/Open-access/gate.json"].startswith("sha256:")
+    other = _copy_run(runs["noise"], tmp_path / "other")
+    results = json.loads((other / "results.json").read_text())
+    block = results["tasks"][TASK]
+    block["data_checksum"] = "sha256:0000"
+    block["data_files"] = {"QA_information/Open-access/gate.json": "sha256:1111",
+                           "QA_information/Open-access/extra.json": "sha256:2222"}
+    (other / "results.json").write_text(json.dumps(results))
+    report = compare_runs(load_run(runs["baseline"]), load_run(other))
+    problem = next(p for p in report.problems if "data checksums differ" in p)
+    assert "changed: QA_information/Open-access/gate.json" in problem
+    assert "only in the new run: QA_information/Open-access/extra.json" in problem
+
+
+def test_a_group_with_one_value_is_not_tested_twice_in_the_holm_family(tmp_path) -> None:
+    psnr = [30.0 + 0.1 * i for i in range(20)]
+    base, new = _write_image_run(tmp_path / "a", psnr), _write_image_run(tmp_path / "b", psnr)
+    for run in (base, new):  # every sample the same modality: that group equals `overall`
+        lines = (run / "gen" / "samples.jsonl").read_text().splitlines()
+        rows = [{**json.loads(line), "meta": {"modality": "MR"}} for line in lines]
+        (run / "gen" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = compare_runs(load_run(base), load_run(new))
+    assert {c.slice_label for c in report.comparisons} == {"overall"}
+    assert len(report.comparisons) == 2  # psnr and ssim, once each

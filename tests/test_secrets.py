@@ -67,3 +67,54 @@ def test_a_keyed_run_with_judge_and_site_never_writes_or_prints_the_key(
     assert KEY not in captured.out + captured.err
     assert KEY not in caplog.text
     assert all(KEY not in str(record.args) for record in caplog.records)
+
+
+PASSWORD = "pw-HBTEST-91c2e7"
+
+
+def test_url_credentials_and_secret_arguments_are_redacted_in_the_recorded_command(
+        tmp_path: Path, monkeypatch, caplog, capfd) -> None:
+    """A password inside base_url and secret-named --model-args values: the run uses them, and
+    results.json's ``command`` and ``model.args`` carry them redacted the same way."""
+    import sys
+
+    write_vqa_rad(tmp_path)
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "vqa_rad_judged.yaml").write_text(VQA_TASK)
+    monkeypatch.setenv("HB_TEST_KEY", KEY)
+    caplog.set_level(logging.DEBUG)
+    results = tmp_path / "results"
+    with ChatServer(ServerBehaviour(expected_key=KEY)) as server:
+        url = server.base_url.replace("://", f"://bob:{PASSWORD}@")
+        argv = ["run", "--model", "openai", "--model-args",
+                f"model=tiny-vlm,base_url={url}?auth_token={PASSWORD},api_key_env=HB_TEST_KEY",
+                "--tasks", "vqa_rad_judged", "--include-path", str(tmp_path / "tasks"),
+                "--data-root", str(tmp_path), "--output-path", str(results),
+                "--run-id", "creds", "--no-progress"]
+        monkeypatch.setattr(sys, "argv", ["healthbench", *argv])
+        assert main(argv) == 0
+    assert len(server.log.requests) == 3  # the run really ran
+    payload = json.loads((results / "creds" / "results.json").read_text())
+    assert "base_url=http://<redacted>@127.0.0.1" in payload["command"]
+    assert "auth_token=<redacted>" in payload["command"]
+    assert "api_key_env=<redacted>" in payload["command"]  # as model.args has it:
+    assert payload["model"]["args"]["api_key_env"] == "<redacted>"
+    assert payload["model"]["args"]["base_url"].startswith("http://<redacted>@127.0.0.1")
+    for path in files_under(results):
+        assert PASSWORD.encode() not in path.read_bytes(), f"the password was written to {path}"
+    captured = capfd.readouterr()
+    assert PASSWORD not in captured.out + captured.err + caplog.text
+
+
+def test_redact_command_treats_every_spelling_of_a_secret_alike() -> None:
+    from healthbench.models.base import public_args, redact_command, redact_urls
+
+    argv = ["run_eval.py", "--model-args", "model=m,api_key=S1,hf_token=S2", "--judge-args=password=S3",
+            "--api-key", "S4", "--auth-token=S5", "--model-args", "base_url=https://u:S6@h/v1",
+            "--tasks", "a,b"]
+    command = redact_command(argv)
+    assert not any(f"S{i}" in command for i in range(1, 7)), command
+    assert "model=m" in command and "--tasks a,b" in command
+    assert public_args({"api_key": "S1", "model": "m"}) == {"api_key": "<redacted>", "model": "m"}
+    assert redact_urls("see http://h/x?token=S7&page=2") == "see http://h/x?token=<redacted>&page=2"
+    assert redact_urls("no url here: a=b") == "no url here: a=b"

@@ -62,8 +62,10 @@ def test_unregistered_function_names_are_refused(tmp_path: Path) -> None:
 
 def test_python_object_tags_are_refused(tmp_path: Path) -> None:
     text = task_yaml() + "description: !!python/object/apply:os.system ['echo pwned']\n"
-    with pytest.raises(TaskConfigError, match="malformed YAML"):
+    with pytest.raises(TaskConfigError, match=r"t\.yaml: YAML tag '!!python/object/apply:"
+                                              r"os\.system' refused at line \d+") as caught:
         index_with(tmp_path, text)
+    assert "\n" not in str(caught.value)
 
 
 def test_unknown_prompt_placeholder_is_refused(tmp_path: Path) -> None:

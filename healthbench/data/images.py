@@ -2,7 +2,9 @@
 
 Runs in the runner's prefetch threads, off the main thread. Every failure is an ``ImageError``
 naming the file, so the sample is recorded as an error and the run goes on. A pixel limit guards
-against decompression bombs (``HEALTHBENCH_MAX_PIXELS``, default 100 megapixels).
+against decompression bombs (``HEALTHBENCH_MAX_PIXELS``, default 100 megapixels); a NIfTI
+volume (W×H×D within that limit) is read one slice at a time, so reading a slice holds at most
+that slice (W×H voxels, 8 bytes each once scaled), never the whole volume.
 """
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ class LoadedDataset:
 
     items: list[Sample | SampleError] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    file_checksums: dict[str, str] = field(default_factory=dict)  # filled by data_checksum
 
 
 class DuplicateKeyError(ValueError):
@@ -92,8 +93,11 @@ def require_dir(path: Path, benchmark: str, expected: str) -> Path:
     return path
 
 
-def data_checksum(files: Sequence[Path], root: Path) -> str:
-    """sha256 over (relative path, content) of the dataset's annotation files, in sorted order."""
+def data_checksum(files: Sequence[Path], root: Path,
+                  per_file: dict[str, str] | None = None) -> str:
+    """sha256 over (relative path, content) of the dataset's annotation files, in sorted order.
+    ``per_file``, when given, receives each file's own sha256 by relative path (in the same
+    pass), so that a changed checksum can name the files that changed."""
     digest = hashlib.sha256()
     for path in sorted(files):
         try:
@@ -102,8 +106,12 @@ def data_checksum(files: Sequence[Path], root: Path) -> str:
             rel = Path(path.name)
         digest.update(str(rel).encode())
         digest.update(b"\0")
+        own = hashlib.sha256()
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
+                own.update(chunk)
         digest.update(b"\0")
+        if per_file is not None:
+            per_file[str(rel)] = "sha256:" + own.hexdigest()
     return "sha256:" + digest.hexdigest()

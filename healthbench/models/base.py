@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from healthbench.core.types import Request, Response
 
@@ -36,6 +36,10 @@ class Model(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset({"text"})
     #: Batch size used for ``--batch-size auto`` unless the plugin overrides ``auto_batch_size``.
     default_batch_size: ClassVar[int] = 8
+    #: True when each response depends only on its own request (and the model's seed), never on
+    #: the other requests of its batch: then batch size, batch composition and a resume that
+    #: splits a batch cannot change a single output bit. docs/models.md lists who guarantees it.
+    batch_invariant: bool = False
 
     @classmethod
     def capabilities_for(cls, args: Mapping[str, Any]) -> frozenset[str]:
@@ -76,6 +80,30 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> str:
     return text[:cut]
 
 
+def sample_seed(seed: int, request: Request) -> int:
+    """A seed of its own for each sample: (model seed, task, sample id), not its batch slot."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}\0{request.task}\0{request.sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def each_alone(call: Callable[[Sequence[Request]], list[Response]], requests: Sequence[Request],
+               seed: int) -> list[Response]:
+    """``call`` on one request at a time, each under its own seed (``sample_seed``) with the
+    global torch RNG restored afterwards: no padding against neighbours, no RNG state shared
+    with them, so every output is independent of batch size, composition and order."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    out: list[Response] = []
+    for request in requests:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(sample_seed(seed, request))
+            out.extend(call([request]))
+    return out
+
+
 def secret_arg(name: str) -> bool:
     """Argument names whose values are never written anywhere (results, logs, HTML)."""
     lowered = name.lower()
@@ -83,7 +111,69 @@ def secret_arg(name: str) -> bool:
 
 
 def public_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("<redacted>" if secret_arg(k) else v) for k, v in args.items()}
+    """Arguments as recorded: secret-named values redacted, credentials inside URLs too."""
+    return {k: ("<redacted>" if secret_arg(k) else redact_urls(v) if isinstance(v, str) else v)
+            for k, v in args.items()}
+
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+_URL_QUERY = re.compile(r"(?i)([?&;])([^=&;#\s,]*)=([^&;#\s,]*)")
+
+
+def redact_urls(text: str) -> str:
+    """``http://user:pass@host/?api_key=x`` → ``http://<redacted>@host/?api_key=<redacted>``:
+    credentials in a URL's user part, and query parameters with secret names, wherever a URL
+    is recorded (model args, the command line, logs)."""
+    text = _URL_USERINFO.sub(r"\1<redacted>@", text)
+    if "://" not in text:
+        return text
+    return _URL_QUERY.sub(lambda m: f"{m[1]}{m[2]}=<redacted>" if secret_arg(m[2]) else m[0],
+                          text)
+
+
+def public_info(value: Any) -> Any:
+    """A plugin's ``describe()`` as recorded: secret-named keys and URL credentials redacted at
+    any depth (a plugin that echoes its base URL must not leak a password in it)."""
+    if isinstance(value, Mapping):
+        return {k: "<redacted>" if secret_arg(str(k)) else public_info(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [public_info(v) for v in value]
+    return redact_urls(value) if isinstance(value, str) else value
+
+
+ARGS_FLAGS = ("--model-args", "--judge-args")
+
+
+def redact_command(argv: Sequence[str]) -> str:
+    """The command line as recorded in results.json: inside ``--model-args``/``--judge-args``
+    each secret-named ``k=v`` gets ``<redacted>`` exactly as ``public_args`` does, a secret-named
+    flag (``--api-key X``) has its value redacted, and URL credentials are removed."""
+    out: list[str] = []
+    after: str | None = None
+    for token in argv:
+        flag, eq, value = token.partition("=")
+        if after in ARGS_FLAGS:
+            token = _redact_pairs(token)
+        elif after is not None and secret_arg(after):
+            token = "<redacted>"
+        elif token.startswith("--") and eq:
+            value = _redact_pairs(value) if flag in ARGS_FLAGS else \
+                "<redacted>" if secret_arg(flag) else value
+            token = f"{flag}={value}"
+        after = token if token.startswith("--") and "=" not in token else None
+        out.append(redact_urls(token))
+    import shlex
+
+    return shlex.join(out)
+
+
+def _redact_pairs(text: str) -> str:
+    parts = []
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        parts.append(f"{key}=<redacted>" if eq and secret_arg(key.strip()) else part)
+    return ",".join(parts)
 
 
 def parse_model_args(text: str | None) -> dict[str, Any]:

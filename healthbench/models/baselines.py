@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from healthbench.core.catalog import MODELS
+from healthbench.data.paths import DuplicateKeyError, loads_json
 from healthbench.models.base import Model, ModelArgsError
 from healthbench.core.types import Request, Response
 
@@ -38,6 +39,7 @@ class RandomModel(Model):
 
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 64
+    batch_invariant = True  # per-request computation only
 
     def __init__(self, seed: int = 0, image_size: int = 256) -> None:
         self.seed = seed
@@ -72,6 +74,7 @@ class ReplayModel(Model):
 
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 256
+    batch_invariant = True  # per-request computation only
 
     def __init__(self, path: str, task: str | None = None) -> None:
         self.path = Path(path)
@@ -85,15 +88,24 @@ class ReplayModel(Model):
             self._read(file)
 
     def _read(self, file: Path) -> None:
-        with open(file, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
+        """Read as strictly as a dataset file: bytes that are not UTF-8 and JSON objects that
+        name a key twice are errors naming the file and line, never silently replaced."""
+        with open(file, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ModelArgsError(f"replay: {file} line {lineno}: not UTF-8 text "
+                                         f"(byte {exc.start}: {exc.reason})") from None
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = loads_json(line)
                     task = row.get("task") or self.default_task
                     key = (str(task), str(row["id"]))
                     value = row["response"]
+                except DuplicateKeyError as exc:
+                    raise ModelArgsError(f"replay: {file} line {lineno}: {exc}") from None
                 except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
                     raise ModelArgsError(f"replay: {file} line {lineno}: expected a JSON object "
                                          f"with task, id and response ({exc})") from exc

@@ -21,6 +21,7 @@ from healthbench.core.types import Request, Response
 class _Resample(Model):
     capabilities = frozenset({"image"})
     default_batch_size = 32
+    batch_invariant = True  # per-request computation only
     method: Image.Resampling = Image.Resampling.LANCZOS
 
     def __init__(self, size: int = 256) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from healthbench.core.catalog import MODELS
-from healthbench.models.base import Model
+from healthbench.models.base import Model, each_alone
 from healthbench.core.types import Request, Response
 
 SPECIALS = ["<unk>", "<pad>", "<s>", "</s>", "<image>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -52,12 +52,15 @@ class TinyVLM(Model):
     capabilities = frozenset({"text", "loglikelihood"})
     default_batch_size = 8
 
-    def __init__(self, seed: int = 0, device: str = "cpu", hidden: int = 64) -> None:
+    def __init__(self, seed: int = 0, device: str = "cpu", hidden: int = 64,
+                 batch_invariant: bool = True) -> None:
         import torch
         from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlavaConfig,
                                   LlavaForConditionalGeneration, Phi3Config)
 
         self.device = device
+        self.seed = seed
+        self.batch_invariant = bool(batch_invariant)  # each request alone (base.each_alone)
         self.tokenizer = build_tokenizer()
         image_token = self.tokenizer.convert_tokens_to_ids("<image>")
         vision = CLIPVisionConfig(image_size=336, patch_size=14, hidden_size=32,
@@ -95,6 +98,8 @@ class TinyVLM(Model):
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
+        if self.batch_invariant and len(requests) > 1:
+            return each_alone(self.generate, requests, self.seed)
         import torch
 
         max_new = max(r.generation.max_new_tokens for r in requests)
@@ -108,7 +113,10 @@ class TinyVLM(Model):
 
     def score_choices(self, requests: Sequence[Request]) -> list[Response]:
         """Mean log-probability of each choice's tokens after the prompt, all (request, choice)
-        pairs of the batch in one forward pass."""
+        pairs of the batch in one forward pass (of one request's choices when
+        ``batch_invariant``, so other requests never pad or reorder them)."""
+        if self.batch_invariant and len(requests) > 1:
+            return each_alone(self.score_choices, requests, self.seed)
         import torch
 
         flat = [r for r in requests for _ in r.choices]
@@ -135,4 +143,5 @@ class TinyVLM(Model):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "tiny random-weight LLaVA (CLIP-336 + Phi-3)",
-                "parameters": sum(p.numel() for p in self.model.parameters())}
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "batch_invariant": self.batch_invariant}

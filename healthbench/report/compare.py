@@ -108,7 +108,8 @@ def comparability_problems(baseline: Run, new: Run, tasks: Sequence[str]) -> lis
                             f"{old_block.protocol}, new {new_block.protocol})")
         if old_block.data_checksum != new_block.data_checksum:
             problems.append(f"task {task}: data checksums differ (baseline "
-                            f"{old_block.data_checksum}, new {new_block.data_checksum})")
+                            f"{old_block.data_checksum}, new {new_block.data_checksum})"
+                            + _changed_files(old_block.data_files, new_block.data_files))
         for run, which in ((baseline, "baseline"), (new, "new")):
             if not run.samples_path(task).is_file():
                 problems.append(f"task {task}: {which} run has no samples file "
@@ -122,6 +123,20 @@ def comparability_problems(baseline: Run, new: Run, tasks: Sequence[str]) -> lis
                             f"baseline{_examples(only_old)}, {len(only_new)} only in the new "
                             f"run{_examples(only_new)})")
     return problems
+
+
+def _changed_files(old: Mapping[str, str] | None, new: Mapping[str, str] | None) -> str:
+    """Which dataset files differ, from the per-file checksums runs record (``data_files``)."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return "; the runs do not record per-file checksums"
+    changed = sorted(f for f in set(old) & set(new) if old[f] != new[f])
+    parts = [f"{label}: {', '.join(files[:5])}" + (f" (+{len(files) - 5} more)"
+                                                  if len(files) > 5 else "")
+             for label, files in (("changed", changed),
+                                  ("only in the baseline", sorted(set(old) - set(new))),
+                                  ("only in the new run", sorted(set(new) - set(old))))
+             if files]
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _examples(ids: Sequence[str], k: int = 3) -> str:
@@ -172,6 +187,8 @@ def _slices(task: str, block: TaskResult, records: Sequence[SampleResult],
         for record in records:
             for value in group_values(record, key):
                 buckets.setdefault(value, []).append(record.id)
+        if len(buckets) == 1 and sorted(next(iter(buckets.values()))) == out[0][2]:
+            continue  # one value holding every sample is `overall` again: not tested twice
         out += [(key, value, sorted(members)) for value, members in sorted(buckets.items())]
     return out
 
@@ -370,16 +387,9 @@ def render_markdown(report: CompareReport, max_rows: int = 30) -> str:
 def render_junit(report: CompareReport) -> str:
     """JUnit XML: one test case per comparison, failed for a regression; one error when the runs
     are not comparable."""
-    suites = ET.Element("testsuites", name="healthbench compare")
     if not report.comparable:
-        suite = ET.SubElement(suites, "testsuite", name="comparability", tests="1", failures="0",
-                              errors="1")
-        case = ET.SubElement(suite, "testcase", classname="healthbench.compare",
-                             name="runs are comparable")
-        error = ET.SubElement(case, "error", message="runs are not comparable",
-                              type="NotComparable")
-        error.text = "\n".join(report.problems)
-        return _xml(suites)
+        return _error_junit("comparability", "NotComparable", "\n".join(report.problems))
+    suites = ET.Element("testsuites", name="healthbench compare")
     by_task: dict[str, list[Comparison]] = {}
     for c in report.comparisons:
         by_task.setdefault(c.task, []).append(c)
@@ -405,6 +415,18 @@ def render_junit(report: CompareReport) -> str:
     return _xml(suites)
 
 
+def _error_junit(suite_name: str, kind: str, text: str) -> str:
+    """JUnit XML with one errored case: the gate could not run (bad input, incomparable runs)."""
+    suites = ET.Element("testsuites", name="healthbench compare")
+    suite = ET.SubElement(suites, "testsuite", name=suite_name, tests="1", failures="0",
+                          errors="1")
+    case = ET.SubElement(suite, "testcase", classname="healthbench.compare",
+                         name="runs are comparable")
+    message = "runs are not comparable" if kind == "NotComparable" else text
+    ET.SubElement(case, "error", message=message, type=kind).text = text
+    return _xml(suites)
+
+
 def _xml(root: ET.Element) -> str:
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -414,10 +436,21 @@ def run_compare(baseline_path: Path, new_path: Path, margin: float = 1.0, alpha:
                 junit: Path | None = None, markdown: Path | None = None,
                 metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
                 seed: int = 0, resamples: int | None = None) -> CompareReport:
-    """Load two runs, compare them and write the requested reports (the CLI's body)."""
-    report = compare_runs(load_run(baseline_path), load_run(new_path), margin=margin,
-                          alpha=alpha, metrics=metrics, tasks=tasks, seed=seed,
-                          resamples=resamples)
+    """Load two runs, compare them and write the requested reports (the CLI's body). When the
+    input is bad (not a run, a bad option), the reports are still written, holding the error, so
+    a CI step that publishes them finds them; the error is then raised as before."""
+    try:
+        report = compare_runs(load_run(baseline_path), load_run(new_path), margin=margin,
+                              alpha=alpha, metrics=metrics, tasks=tasks, seed=seed,
+                              resamples=resamples)
+    except (OSError, ValueError) as exc:
+        message = " ".join(str(exc).split())
+        if markdown is not None:
+            atomic_write_text(markdown, "## healthbench compare\n\n**❌ error (exit 2)** — the "
+                                        f"gate did not run: {message}\n")
+        if junit is not None:
+            atomic_write_text(junit, _error_junit("input", type(exc).__name__, message))
+        raise
     if markdown is not None:
         atomic_write_text(markdown, render_markdown(report))
     if junit is not None:

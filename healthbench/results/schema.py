@@ -161,6 +161,8 @@ class TaskResult:
     metric_info: dict[str, MetricInfo] = field(default_factory=dict)
     protocol: str | None = None
     data_checksum: str = ""
+    #: per dataset file, its checksum: a changed checksum then names the files that changed
+    data_files: dict[str, str] | None = None
     source: str = ""
     output: str = "text"
     scorer: str = "generate"
@@ -205,7 +207,9 @@ class TaskResult:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "version": self.version, "protocol": self.protocol,
-            "data_checksum": self.data_checksum, "source": self.source, "output": self.output,
+            "data_checksum": self.data_checksum,
+            **({} if self.data_files is None else {"data_files": self.data_files}),
+            "source": self.source, "output": self.output,
             "scorer": self.scorer, "group_by": list(self.group_by),
             "metric_info": {k: v.to_json() for k, v in self.metric_info.items()},
             "n": self.n, "n_errors": self.n_errors}
@@ -243,6 +247,7 @@ class TaskResult:
             n_errors=int(data.get("n_errors") or 0), metrics=metrics,
             protocol=data.get("protocol"),
             data_checksum=str(data.get("data_checksum") or ""),
+            data_files=data.get("data_files"),
             source=str(data.get("source") or ""), output=str(data.get("output") or "text"),
             scorer=str(data.get("scorer") or "generate"),
             group_by=[str(k) for k in data.get("group_by") or []], n_total=data.get("n_total"),
@@ -256,7 +261,7 @@ class TaskResult:
         return block
 
 
-_TASK_KEYS = ("version", "protocol", "data_checksum", "source", "output", "scorer", "group_by",
+_TASK_KEYS = ("version", "protocol", "data_checksum", "data_files", "source", "output", "scorer", "group_by",
               "metric_info", "n", "n_errors", "n_total", "metrics", "groups", "macro", "engine",
               "seconds", "judge", "seeds")
 

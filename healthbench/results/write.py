@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
+from healthbench.core.names import require_inside
 from healthbench.results.format import format_value
 from healthbench.results.samples import atomic_write_text
 from healthbench.results.schema import MetricValue, Results, TaskResult
@@ -84,7 +85,7 @@ def write_tables(run_dir: Path, results: Results) -> None:
              "counted apart.", ""]
     for task_name, block in results.tasks.items():
         frame = pd.DataFrame(task_rows(task_name, block))
-        csv_path = run_dir / task_name / f"{task_name}.csv"
+        csv_path = require_inside(run_dir, run_dir / task_name / f"{task_name}.csv")
         atomic_write_text(csv_path, frame.to_csv(index=False))
         metric_names = list(block.metrics)
         protocol = f", protocol {block.protocol}" if block.protocol else ""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -18,12 +17,14 @@ from typing import Any, Sequence
 from healthbench.core.version import __version__
 from healthbench.scoring.aggregate import summarize_task
 from healthbench.core.catalog import METRICS, MODELS
+from healthbench.core.names import check_name, require_inside
 from healthbench.run.prepare import ensure_sample_data, load_task_data, subsample_items
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
 from healthbench.run.judge_client import create_judge
 from healthbench.scoring.judge import bind_judge, judge_summary
-from healthbench.models.base import Model, create_model, public_args
+from healthbench.models.base import (Model, create_model, public_args, public_info,
+                                     redact_command)
 from healthbench.run.resume import args_hash, check_identity, record_identity
 from healthbench.results.schema import MetricInfo, ModelInfo, Results, TaskResult
 from healthbench.results.write import environment, git_sha, write_results, write_tables
@@ -48,7 +49,7 @@ class RunSpec:
     subsample: int | None = None
     device: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
-    command: str = field(default_factory=lambda: shlex.join(sys.argv))
+    command: str = field(default_factory=lambda: redact_command(sys.argv))  # secrets removed
     # "lmeval:<name>" tasks (prefix removed) run through lm-eval: healthbench/lmeval_bridge.py
     lmeval_tasks: list[str] = field(default_factory=list)
     lmeval_include_paths: list[Path] = field(default_factory=list)
@@ -120,7 +121,8 @@ def dedupe(items: Sequence[Sample | SampleError]) -> list[Sample | SampleError]:
     return out
 
 
-def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError], str]]:
+def _load_all(spec: RunSpec
+              ) -> list[tuple[TaskConfig, list[Sample | SampleError], str, dict[str, str]]]:
     """Every task's samples, before any model is loaded: a missing dataset fails in seconds."""
     rank, world = rank_and_world()
     if world > 1:  # one rank builds bundled sample data; the others wait for it
@@ -136,7 +138,7 @@ def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError
             items = subsample_items(items, spec.subsample, spec.seed)
         if spec.limit is not None:
             items = items[:spec.limit]
-        out.append((task, items, checksum))
+        out.append((task, items, checksum, loaded.file_checksums))
     return out
 
 
@@ -159,7 +161,10 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
         "model": None, "subsample": None if spec.subsample is None else spec.seed,
         "bootstrap": spec.seed, "official_fallback": spec.seed}
     # --- end one seed
-    run_dir = spec.output_path / spec.run_id
+    check_name(spec.run_id, "--run-id")
+    for task in spec.tasks:
+        check_name(task.name, f"{task.source or 'task'}: key 'task'")
+    run_dir = require_inside(spec.output_path, spec.output_path / spec.run_id)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rank, world = rank_and_world()
     if model is None:
@@ -191,24 +196,25 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
     results = Results(
         run_id=spec.run_id,
         model=ModelInfo(name=spec.model, args=public_args(spec.model_args),
-                        args_hash=args_hash(spec.model_args), info=model.describe()),
+                        args_hash=args_hash(spec.model_args), info=public_info(model.describe())),
         harness_version=__version__, git_sha=git_sha(), env=environment(), seed=spec.seed,
         seeds=seeds, command=spec.command, limit=spec.limit, subsample=spec.subsample,
         started=started)
     try:
-        for task, items, checksum in prepared:
+        for task, items, checksum, data_files in prepared:
             t0 = time.perf_counter()
             built = build_metrics(task)
             rebuild = metric_records(task, built)
             metrics = bind_judge(built, judge)
             records = run_task(task, model, metrics, items,
-                               run_dir / task.name / "samples.jsonl", spec.settings)
+                               require_inside(run_dir, run_dir / task.name / "samples.jsonl"),
+                               spec.settings)
             if rank != 0:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
             block = TaskResult.from_summary(
                 summarize_task(metrics, records, task.group_by, spec.seed),
                 version=task.version, protocol=task.protocol, data_checksum=checksum,
-                source=task.source, output=task.output, scorer=task.scorer,
+                data_files=data_files, source=task.source, output=task.output, scorer=task.scorer,
                 group_by=list(task.group_by),
                 metric_info={m.name: MetricInfo(percent=m.percent,
                                                 higher_is_better=m.higher_is_better,

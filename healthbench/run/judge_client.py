@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from healthbench.core.types import GenerationParams, Request, Response
-from healthbench.models.base import Model, create_model, public_args
+from healthbench.models.base import Model, create_model, public_args, public_info
 from healthbench.scoring.judge import JudgeReply, _canonical, sha256_text
 
 #: Plugin arguments that change how a judge is reached, not what it answers: left out of its
@@ -99,7 +99,7 @@ class Judge:
 
     def describe(self) -> dict[str, Any]:
         return {**self.identity, "identity_sha256": self.identity_sha256,
-                "info": self.model.describe(),
+                "info": public_info(self.model.describe()),
                 "cache_dir": str(self.cache.root) if self.cache else None}
 
     def close(self) -> None:

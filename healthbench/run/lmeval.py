@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from healthbench.core.names import require_inside
 from healthbench.core.types import SampleResult
 from healthbench.models.base import Model
 from healthbench.results.samples import rewrite_samples
@@ -104,7 +105,7 @@ def run(plan: LmevalPlan, model: Model, run_dir: Path, *, seed: int = 0,
     elapsed = round(time.perf_counter() - t0, 2)
     for name, task in plan.loaded["tasks"].items():
         records = _records(name, results["samples"].get(name, []), lm.errors)
-        path = run_dir / block_name(name) / "samples.jsonl"
+        path = require_inside(run_dir, run_dir / block_name(name) / "samples.jsonl")
         rewrite_samples(path, records)
         per_task[name] = records
         blocks[block_name(name)] = _task_block(plan, name, task, records, results, seed, elapsed)

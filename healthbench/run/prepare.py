@@ -6,7 +6,8 @@ from pathlib import Path
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
 from healthbench.data.paths import LoadedDataset, data_checksum, resolve_inside
-from healthbench.taskconfig.schema import TaskConfig
+from healthbench.data.options import OptionError, check_options
+from healthbench.taskconfig.schema import TaskConfig, TaskConfigError
 
 BUILT_MARKER = ".healthbench-sample-complete"
 
@@ -50,10 +51,15 @@ class ManifestMismatchError(ValueError):
 def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, str]:
     """The task's samples and the checksum of the files they came from, checked against the
     task's ``manifest`` (file count, sample count, checksum) when it has one."""
+    loader = LOADERS.get(task.dataset.format)
+    try:  # the options are checked before anything is built or read
+        check_options(loader, task.dataset.options, task.source, task.dataset.format)
+    except OptionError as exc:
+        raise TaskConfigError(str(exc)) from None
     ensure_sample_data(task, data_root)
     root = dataset_dir(task, data_root)
-    loaded: LoadedDataset = LOADERS.get(task.dataset.format)(root, **task.dataset.options)
-    checksum = data_checksum(loaded.files, root)
+    loaded: LoadedDataset = loader(root, **task.dataset.options)
+    checksum = data_checksum(loaded.files, root, loaded.file_checksums)
     found = {"files": len(loaded.files), "samples": len(loaded.items), "checksum": checksum}
     wrong = [f"{key} {expected!r} expected, {found[key]!r} found"
              for key, expected in task.manifest.items() if found[key] != expected]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from healthbench.core.names import require_inside
 from healthbench.data.images import ImageError, load_image
 from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
@@ -226,6 +227,7 @@ def _with_strip(task_dir: Path, sample: Sample, request: Request,
     name = safe_name(sample.id)
     extra = dict(response.extra)
     try:
+        require_inside(task_dir, task_dir / "images")  # a symlink there must not lead out
         extra["output"] = str(save_output(task_dir / "images", name, response.image)
                               .relative_to(task_dir))
     except Exception as exc:
@@ -233,7 +235,7 @@ def _with_strip(task_dir: Path, sample: Sample, request: Request,
     rel = Path("images") / f"{name}.png"
     try:
         reference = load_image(sample.target) if isinstance(sample.target, ImageSource) else None
-        save_strip(task_dir / rel, [request.images[0] if request.images else None,
+        save_strip(require_inside(task_dir, task_dir / rel), [request.images[0] if request.images else None,
                                     response.image, reference])
         extra["strip"] = str(rel)
     except Exception as exc:  # a strip is a convenience: never fail the sample for it

@@ -42,6 +42,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from healthbench.core.names import UnsafeNameError, check_name
 from healthbench.core.types import OUTPUT_KINDS, GenerationParams
 
 SCORERS = ("generate", "loglikelihood")
@@ -147,7 +148,20 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise TaskConfigError(f"{path}: malformed YAML: {exc}") from exc
+        raise TaskConfigError(f"{path}: {yaml_problem(exc)}") from exc
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error (PyYAML's own text spans several lines and quotes the source):
+    where it is, and what; a tag that would build an object is named as refused."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    tag = re.search(r"tag '(?:tag:yaml\.org,2002:)?([^']*)'", problem)
+    if isinstance(exc, yaml.constructor.ConstructorError) and tag:
+        return (f"YAML tag '!!{tag.group(1)}' refused{where}: task files are plain YAML "
+                "(safe_load); tags that build Python objects are not allowed")
+    return f"malformed YAML{where}: " + " ".join(problem.split())
 
 
 def parse_task(data: Any, source: str) -> TaskConfig:
@@ -159,6 +173,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         "extract": (dict, str), "metrics": (list,), "group_by": (list,),
         "generation": (dict,), "manifest": (dict,), "protocol": (str,),
     }, required=("task", "version", "dataset", "output", "prompt", "metrics"))
+    _check_safe(top["task"], f"{source}: key 'task'")
 
     ds = check.mapping(top["dataset"], "dataset", {
         "format": (str,), "path": (str,), "options": (dict,), "sample_builder": (str,),
@@ -226,9 +241,18 @@ def parse_group(data: Any, source: str) -> GroupConfig:
     check = _Checker(source)
     top = check.mapping(data, "", {"group": (str,), "tasks": (list,), "description": (str,)},
                         required=("group", "tasks"))
+    _check_safe(top["group"], f"{source}: key 'group'")
     if not top["tasks"] or not all(isinstance(t, str) for t in top["tasks"]):
         raise check.fail("tasks", "expected a non-empty list of task or group names")
     return GroupConfig(top["group"], tuple(top["tasks"]), top.get("description", ""), source)
+
+
+def _check_safe(name: str, where: str) -> None:
+    """A task or group name becomes a folder of the run: only path-safe names are accepted."""
+    try:
+        check_name(name, where)
+    except UnsafeNameError as exc:
+        raise TaskConfigError(str(exc)) from None
 
 
 def _check_template(template: str, check: _Checker) -> None:

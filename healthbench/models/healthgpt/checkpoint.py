@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from healthbench.data.checkpoints import CheckpointRefusedError, load_weights
+
 RELEASED_PREFIX = "base_model.model."
 ADAPTER_TENSORS = ("lora_A", "lora_B", "lora_route")
 EMBED_KEY = "base_model.model.model.embed_tokens.weight"
@@ -52,14 +54,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
         return dict(load_file(str(path), device="cpu"))
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle protocol errors, refused globals, truncated files
+        data = load_weights(path)
+    except CheckpointRefusedError as exc:
         if os.environ.get(TRUST_PICKLE_ENV) != "1":
-            raise CheckpointError(
-                f"{path}: cannot be read with torch.load(weights_only=True) "
-                f"({type(exc).__name__}: {exc}); convert it to safetensors in a trusted "
-                f"environment, or set {TRUST_PICKLE_ENV}=1 if you trust this file (a pickle "
-                "can run code)") from exc
+            raise CheckpointError(f"{exc} (or set {TRUST_PICKLE_ENV}=1 if you trust this file: "
+                                  "a pickle can run code)") from exc
         log.warning("%s: loading a full pickle because %s=1", path, TRUST_PICKLE_ENV)
         data = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(data, Mapping):

@@ -26,7 +26,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
-from healthbench.data.paths import LoadedDataset, require_dir
+from healthbench.data.options import Option, declare_options
+from healthbench.data.paths import (LoadedDataset, UnsafePathError, require_dir,
+                                    resolve_inside)
 from healthbench.data.images import is_image_file, nifti_axial_depth
 from healthbench.core.types import ImageSource, Sample, SampleError
 
@@ -38,6 +40,11 @@ INSTRUCTIONS = {
     "mr2ct": "Transform the MRI display into a CT image.",
 }
 CT_WINDOW = (-1024.0, 3000.0)  # the SynthRAD2023 dynamic range, used to show CT to models
+
+
+#: The ``slices`` option (see ``select_slices``).
+SLICE_FIELDS = {"mode": Option((str,), choices=("middle", "every")), "step": Option((int,)),
+                "within": Option((list,), items=(int, float))}
 
 
 def select_slices(depth: int, rule: dict[str, Any]) -> list[int]:
@@ -66,6 +73,8 @@ def _nifti_depth(path: Path) -> int:
 
 
 @LOADERS.register("image_folder")
+@declare_options(slices=Option((dict, type(None)), fields=SLICE_FIELDS),
+                 modality=Option((str, type(None))))
 def load_image_folder(root: Path, slices: dict[str, Any] | None = None,
                       modality: str | None = None) -> LoadedDataset:
     """Every image under ``root`` (recursively), in sorted order; volumes give axial slices.
@@ -78,9 +87,11 @@ def load_image_folder(root: Path, slices: dict[str, Any] | None = None,
     dataset = LoadedDataset()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p)):
         rel = path.relative_to(root)
-        dataset.files.append(path)
         meta = {"modality": modality or (rel.parts[0] if len(rel.parts) > 1 else "unknown"),
                 "format": _format(path), "file": str(rel)}
+        if _refused(dataset, root, rel, meta):
+            continue
+        dataset.files.append(path)
         frames: Sequence[int | None] = [None]
         if path.name.lower().endswith((".nii", ".nii.gz")):
             try:
@@ -98,6 +109,18 @@ def load_image_folder(root: Path, slices: dict[str, Any] | None = None,
     return dataset
 
 
+def _refused(dataset: LoadedDataset, root: Path, rel: Path, meta: dict[str, Any]) -> bool:
+    """A file found by walking the folder that resolves outside the data root (a symlink, or a
+    file under a symlinked folder, pointing out) is refused like a row's '..' path in the other
+    loaders: recorded as that file's error, never read."""
+    try:
+        resolve_inside(root, rel, f"{root.name}: {rel}")
+    except UnsafePathError as exc:
+        dataset.items.append(SampleError(str(rel), str(rel), str(exc), meta))
+        return True
+    return False
+
+
 def _format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".dcm", ".dicom")):
@@ -112,6 +135,8 @@ IXI_SEQUENCES = ("T1", "T2", "PD", "MRA")
 
 
 @LOADERS.register("ixi")
+@declare_options(factor=Option((int,)), slices=Option((dict, type(None)), fields=SLICE_FIELDS),
+                 sequence=Option((str,), choices=IXI_SEQUENCES))
 def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None,
              sequence: str = "T1") -> LoadedDataset:
     """IXI volumes of one sequence (``IXI*-T1.nii.gz`` by default; ``sequence: T2`` / ``PD`` /
@@ -130,8 +155,10 @@ def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None,
                                 f"IXI<id>-<site>-<number>-{sequence}.nii.gz)")
     for path in volumes:
         rel = path.relative_to(root)
-        dataset.files.append(path)
         meta = {"modality": "MR", "sequence": sequence, "file": str(rel), "factor": factor}
+        if _refused(dataset, root, rel, meta):
+            continue
+        dataset.files.append(path)
         try:
             frames = select_slices(_nifti_depth(path), rule)
         except Exception as exc:
@@ -168,6 +195,10 @@ def _nonempty_slices(mask: Path) -> np.ndarray:
 
 
 @LOADERS.register("synthrad2023")
+@declare_options(direction=Option((str,), choices=("mr2ct", "ct2mr")),
+                 regions=Option((list,), items=(str,), choices=("brain", "pelvis")),
+                 slices=Option((dict, type(None)), fields=SLICE_FIELDS),
+                 mask=Option((str,), choices=MASK_POLICIES))
 def load_synthrad(root: Path, direction: str = "mr2ct",
                   regions: Sequence[str] = ("brain", "pelvis"),
                   slices: dict[str, Any] | None = None, mask: str = "body") -> LoadedDataset:
@@ -197,6 +228,9 @@ def load_synthrad(root: Path, direction: str = "mr2ct",
                     "mask_policy": mask}
             wanted = (ct, mr, body) if mask == "body" else (ct, mr)
             missing = [str(p.relative_to(root)) for p in wanted if not p.exists()]
+            if any(_refused(dataset, root, p.relative_to(root), meta)
+                   for p in (ct, mr, body) if p.exists() or p.is_symlink()):
+                continue
             if missing:
                 dataset.items.append(SampleError(rel, str(patient), f"missing {', '.join(missing)}"
                                                  + (" (or set the loader option mask: none)"

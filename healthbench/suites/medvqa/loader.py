@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.core.catalog import LOADERS, PROMPT_BUILDERS
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     DatasetMissingError,
     LoadedDataset,
@@ -95,6 +96,8 @@ def _load_hub_parquet(root: Path, split: str, dataset: str, prefix: str) -> Load
 # --- VQA-RAD ------------------------------------------------------------------------------------
 
 @LOADERS.register("vqa_rad")
+@declare_options(split=Option((str,), choices=("train", "test")),
+                 layout=Option((str,), choices=("auto", "osf", "hub")))
 def load_vqa_rad(root: Path, split: str = "test", layout: str = "auto") -> LoadedDataset:
     """VQA-RAD from the OSF release (``VQA_RAD Dataset Public.json`` + ``VQA_RAD Image
     Folder/``; test = ``phrase_type`` test_freeform/test_para, ids = ``qid``) or from the
@@ -162,6 +165,8 @@ def _json_list(path: Path, loaded: LoadedDataset) -> list[Any]:
 # --- SLAKE ---------------------------------------------------------------------------------------
 
 @LOADERS.register("slake")
+@declare_options(split=Option((str,), choices=("train", "validation", "test")),
+                 languages=Option((list,), items=(str,), choices=("en", "zh")))
 def load_slake(root: Path, split: str = "test",
                languages: Iterable[str] = ("en",)) -> LoadedDataset:
     """SLAKE 1.0 (``Slake1.0/<split>.json`` + ``imgs/<img_name>``); ids are the ``qid``s.
@@ -207,6 +212,7 @@ def load_slake(root: Path, split: str = "test",
 # --- PathVQA -------------------------------------------------------------------------------------
 
 @LOADERS.register("pathvqa")
+@declare_options(split=Option((str,), choices=("train", "validation", "test")))
 def load_pathvqa(root: Path, split: str = "test") -> LoadedDataset:
     """PathVQA from the ``flaviagiammarino/path-vqa`` Hub files (``data/<split>-*.parquet``).
     The original release stores its QA as Python pickles, which are not read (unpickling runs
@@ -223,6 +229,7 @@ _CHOICE_PREFIX = re.compile(r"^\s*([A-D])\s*[:.]\s*")
 
 
 @LOADERS.register("pmc_vqa")
+@declare_options(file=Option((str,)))
 def load_pmc_vqa(root: Path, file: str = "test_2.csv") -> LoadedDataset:
     """PMC-VQA (``xmcmic/PMC-VQA``): a CSV (v2 ``test_2.csv``; v1 ``test.csv`` /
     ``test_clean.csv``) with ``Figure_path, Question, Choice A..D`` and the answer as

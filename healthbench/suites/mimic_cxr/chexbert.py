@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from healthbench.core.catalog import LABELERS
+from healthbench.data.checkpoints import CheckpointRefusedError, load_weights
 from healthbench.suites.mimic_cxr.labels import CHEXBERT_HEAD_ORDER, LabelerError
 
 CHECKPOINT_ENV = "HEALTHBENCH_CHEXBERT"
@@ -103,7 +104,10 @@ class CheXbertLabeler:
         tok_path = _path(tokenizer, TOKENIZER_ENV, "bert-base-uncased tokenizer folder")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
-        raw = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        try:
+            raw = load_weights(ckpt_path)
+        except CheckpointRefusedError as exc:
+            raise LabelerError(str(exc)) from exc
         state = raw.get("model_state_dict", raw) if isinstance(raw, dict) else None
         if not isinstance(state, dict):
             raise LabelerError(f"{ckpt_path}: expected a dict with 'model_state_dict'")

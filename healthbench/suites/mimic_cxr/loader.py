@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     DatasetMissingError,
     LoadedDataset,
@@ -182,6 +183,14 @@ def _ordered(items: list[tuple[int, Sample | SampleError]]) -> list[Sample | Sam
 
 
 @LOADERS.register("mimic_cxr")
+@declare_options(split=Option((str,), choices=("train", "validate", "test")),
+                 views=Option((list, type(None)), items=(str,)),
+                 section=Option((str,), choices=SECTIONS),
+                 reference_labels=Option((str,), choices=("labeler", "csv")),
+                 labeler=Option((str,)), labeler_args=Option((dict, type(None))),
+                 max_chars=Option((int, type(None))),
+                 csv_uncertain=Option((str,), choices=tuple(_CSV_UNCERTAIN)),
+                 keep_reference_text=Option((bool,)))
 def load_mimic_cxr(root: Path, split: str = "test", views: Iterable[str] | None = None,
                    section: str = "findings", reference_labels: str = "labeler",
                    labeler: str = "chexpert_rules",
@@ -321,6 +330,9 @@ def _table_fields(row: Any) -> tuple[Any, Any, Any]:
 
 
 @LOADERS.register("cxr_findings")
+@declare_options(file=Option((str,)), labeler=Option((str,)),
+                 labeler_args=Option((dict, type(None))), max_chars=Option((int, type(None))),
+                 keep_reference_text=Option((bool,)))
 def load_cxr_findings(root: Path, file: str = "test.jsonl", labeler: str = "chexpert_rules",
                       labeler_args: Mapping[str, Any] | None = None,
                       max_chars: int | None = None,

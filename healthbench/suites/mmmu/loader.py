@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.core.catalog import LOADERS, PROMPT_BUILDERS, SAMPLE_BUILDERS
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import DatasetMissingError, LoadedDataset, require_dir
 from healthbench.data.hf_files import (
     ParquetError,
@@ -56,6 +57,8 @@ def _expected(subjects: Iterable[str], splits: Iterable[str]) -> str:
 
 
 @LOADERS.register("mmmu")
+@declare_options(subjects=Option((list,), items=(str,)),
+                 splits=Option((list,), items=(str,), choices=SPLITS))
 def load_mmmu(root: Path, subjects: Iterable[str] = HEALTH_SUBJECTS,
               splits: Iterable[str] = ("validation",)) -> LoadedDataset:
     """Every question of the given subjects and splits; malformed rows become SampleErrors.

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.core.catalog import LOADERS, PROMPT_BUILDERS
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import LoadedDataset, require_dir, resolve_inside
 from healthbench.core.types import ImageSource, Sample, SampleError
 
@@ -167,6 +168,7 @@ def _need_columns(path: Path, columns: list[str], needed: Iterable[str]) -> None
 
 
 @LOADERS.register("mmoral_opg")
+@declare_options(splits=Option((list,), items=(str,), choices=tuple(OPG_FILES)))
 def load_mmoral_opg(root: Path, splits: Iterable[str] = ("closed", "open")) -> LoadedDataset:
     """Both halves of MMOral-OPG (or the ``splits`` named); bad rows become SampleErrors."""
     require_dir(root, "MMOral-OPG", OPG_EXPECTED)
@@ -249,6 +251,7 @@ def mmoral_opg_prompt(sample: Sample) -> str:
 
 
 @LOADERS.register("mmoral_uni")
+@declare_options(file=Option((str,)))
 def load_mmoral_uni(root: Path, file: str = UNI_FILE) -> LoadedDataset:
     """Every row of the MMOral-Omni-Bench TSV; bad rows become SampleErrors."""
     require_dir(root, "MMOral-Uni", UNI_EXPECTED)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     LoadedDataset,
     UnsafePathError,
@@ -69,6 +70,7 @@ EXPECTED = ("OmniMedVQA/QA_information/Open-access/*.json (and Restricted-access
 
 
 @LOADERS.register("omnimedvqa")
+@declare_options(access=Option((list,), items=(str,), choices=ACCESS_LEVELS))
 def load_omnimedvqa(root: Path, access: Iterable[str] = ACCESS_LEVELS) -> LoadedDataset:
     """Every QA item of the requested access levels; bad rows become SampleErrors."""
     require_dir(root / "QA_information", "OmniMedVQA", EXPECTED)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from healthbench.core.catalog import LOADERS, PROMPT_BUILDERS, SAMPLE_BUILDERS
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     LoadedDataset,
     UnsafePathError,
@@ -93,6 +94,7 @@ def parse_choice_options(question: str) -> dict[str, str]:
 
 
 @LOADERS.register("pmc_mi_bench")
+@declare_options(subtask=Option((str,), choices=tuple(SUBTASK_FILES), required=True))
 def load_pmc_mi_bench(root: Path, subtask: str) -> LoadedDataset:
     """The items of one sub-task (``subtask``: a key of SUBTASK_FILES)."""
     if subtask not in SUBTASK_FILES:
