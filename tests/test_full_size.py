@@ -79,3 +79,94 @@ def test_each_folder_is_resolved_once(tmp_path: Path, monkeypatch) -> None:
     for i in range(300):
         resolve_inside(root, f"{'abc'[i % 3]}/{i}.png", "w")
     assert len(calls) == 4  # the root and three folders
+
+
+# ---- models that never look at pixels ----------------------------------------------------------
+
+def _toy_run(tmp_path: Path, model, run_id: str) -> list[dict]:
+    import json
+
+    from healthbench.run.evaluate import RunSpec, evaluate
+    from healthbench.run.runner import RunSettings
+    from healthbench.taskconfig.index import TaskIndex
+    from tests.helpers import omnimed_item, task_yaml, write_omnimed
+
+    data = tmp_path / "data"
+    if not (data / "OmniMedVQA").exists():
+        names = [f"Images/x/{i}.png" for i in range(10)] + ["Images/x/missing.png",
+                                                              "Images/x/garbage.png",
+                                                              "Images/x/truncated.png"]
+        base = write_omnimed(data, [omnimed_item(n) for n in names], images=False)
+        from tests.helpers import write_png
+
+        for name in names[:10]:
+            write_png(base / name, seed=len(name))
+        (base / "Images/x/garbage.png").write_bytes(b"not an image at all")
+        write_png(base / "Images/x/truncated.png", seed=1, size=(200, 200))
+        full = (base / "Images/x/truncated.png").read_bytes()
+        (base / "Images/x/truncated.png").write_bytes(full[: len(full) // 2])
+        (tmp_path / "tasks").mkdir()
+        (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml())
+    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
+    evaluate(RunSpec(model="random", model_args={}, tasks=tasks, data_root=data,
+                     output_path=tmp_path / "out", run_id=run_id,
+                     settings=RunSettings(batch_size=4, progress=False)), model=model)
+    lines = (tmp_path / "out" / run_id / "toy" / "samples.jsonl").read_text().splitlines()
+    return sorted((json.loads(line) for line in lines), key=lambda r: r["id"])
+
+
+def test_pixel_free_models_get_no_images_and_the_same_results(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    from healthbench.models.baselines import RandomModel
+    from healthbench.run import runner
+
+    class Looking(RandomModel):
+        needs_pixels = True
+
+    decoded = _toy_run(tmp_path, Looking(), "decoded")
+    seen: list[tuple] = []
+
+    class Blind(RandomModel):
+        def generate(self, requests):
+            seen.extend(r.images for r in requests)
+            return super().generate(requests)
+
+    def no_decoding(src):
+        raise AssertionError("a pixel-free model's images were decoded")
+
+    monkeypatch.setattr(runner, "load_image", no_decoding)
+    checked = _toy_run(tmp_path, Blind(), "checked")
+    assert seen and all(images == () for images in seen)
+    by_id = {r["id"]: r for r in checked}
+    truncated = [r["id"] for r in decoded if "truncated" in str(r.get("error"))]
+    assert len(truncated) == 1
+    # Documented difference: damage past a readable header is only seen by decoding models.
+    assert by_id[truncated[0]]["error"] is None
+    for record in decoded:
+        if record["id"] not in truncated:
+            assert by_id[record["id"]] == record
+    errors = {r["id"]: r["error"] for r in checked if r["error"]}
+    assert len(errors) == 2 and all("missing.png" in e or "garbage.png" in e
+                                    for e in errors.values())
+
+
+def test_header_check_accepts_what_decoding_accepts_for_dicom_and_nifti(tmp_path: Path) -> None:
+    import nibabel as nib
+    import numpy as np
+    from pydicom.data import get_testdata_file
+
+    from healthbench.core.types import ImageSource
+    from healthbench.data.images import ImageError, check_image, load_image
+
+    nii = tmp_path / "v.nii.gz"
+    nib.save(nib.Nifti1Image(np.arange(60, dtype=np.float32).reshape(3, 4, 5), np.eye(4)), nii)
+    for path in (Path(get_testdata_file("CT_small.dcm")), nii):
+        load_image(ImageSource(path=path))
+        check_image(ImageSource(path=path))
+    for bad in (tmp_path / "absent.dcm", tmp_path / "junk.nii"):
+        if bad.name == "junk.nii":
+            bad.write_bytes(b"junk")
+        with pytest.raises(ImageError):
+            check_image(ImageSource(path=bad))
+        with pytest.raises(ImageError):
+            load_image(ImageSource(path=bad))

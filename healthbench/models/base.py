@@ -36,6 +36,10 @@ class Model(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset({"text"})
     #: Batch size used for ``--batch-size auto`` unless the plugin overrides ``auto_batch_size``.
     default_batch_size: ClassVar[int] = 8
+    #: Whether the model looks at input pixels. False (replay, random): text-output requests
+    #: carry no decoded images (``images == ()``); the runner only checks each image file's
+    #: header, so a missing or unreadable image is still an error, at a fraction of the cost.
+    needs_pixels: ClassVar[bool] = True
 
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Response]:

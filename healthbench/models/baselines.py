@@ -35,6 +35,7 @@ class RandomModel(Model):
 
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 64
+    needs_pixels = False  # draws depend on (seed, task, id) only
 
     def __init__(self, seed: int = 0, image_size: int = 256) -> None:
         self.seed = seed
@@ -69,6 +70,7 @@ class ReplayModel(Model):
 
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 256
+    needs_pixels = False  # answers come from the file
 
     def __init__(self, path: str, task: str | None = None) -> None:
         self.path = Path(path)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from healthbench.data.images import ImageError, load_image
+from healthbench.data.images import ImageError, check_image, load_image
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
 from healthbench.scoring.base import Metric
 from healthbench.models.base import Model
@@ -80,12 +80,21 @@ def _batches(pending: list[Pending], size: int) -> list[list[Pending]]:
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
-def _load_batch(task: TaskConfig, batch: list[Pending]) -> list[tuple[Pending, Request | str]]:
-    """Decode images (runs in a worker thread); a failing sample carries its error message."""
+def _load_batch(task: TaskConfig, batch: list[Pending],
+                decode: bool = True) -> list[tuple[Pending, Request | str]]:
+    """Decode images (runs in a worker thread); a failing sample carries its error message.
+
+    Without ``decode`` (a model that never looks at pixels) each image's header is checked and
+    the request carries no images."""
     out: list[tuple[Pending, Request | str]] = []
     for item in batch:
         try:
-            images = tuple(load_image(src) for src in item.sample.images)
+            if decode:
+                images = tuple(load_image(src) for src in item.sample.images)
+            else:
+                images = ()
+                for src in item.sample.images:
+                    check_image(src)
         except ImageError as exc:
             out.append((item, f"bad input: {exc}"))
             continue
@@ -158,18 +167,19 @@ def _free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _prefetched(task: TaskConfig, batches: list[list[Pending]],
-                workers: int) -> Iterator[list[tuple[Pending, Request | str]]]:
+def _prefetched(task: TaskConfig, batches: list[list[Pending]], workers: int,
+                decode: bool = True) -> Iterator[list[tuple[Pending, Request | str]]]:
     """Yield decoded batches, keeping the next ones decoding in threads meanwhile."""
     if not batches:
         return
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hb-images") as pool:
         ahead = 2
-        futures: list[Future] = [pool.submit(_load_batch, task, b) for b in batches[:ahead]]
+        futures: list[Future] = [pool.submit(_load_batch, task, b, decode)
+                                 for b in batches[:ahead]]
         for i in range(len(batches)):
             result = futures[i].result()
             if i + ahead < len(batches):
-                futures.append(pool.submit(_load_batch, task, batches[i + ahead]))
+                futures.append(pool.submit(_load_batch, task, batches[i + ahead], decode))
             futures[i] = None  # type: ignore[call-overload]  # free decoded images early
             yield result
 
@@ -239,7 +249,9 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
         batches = _batches(pending, int(size))
         bar = _progress(task.name, len(pending), settings.progress)
         call = BatchCaller(model, task)
-        for loaded in _prefetched(task, batches, settings.workers):
+        # image outputs keep their inputs: the saved strip shows input | output | reference
+        decode = getattr(model, "needs_pixels", True) or task.output == "image"
+        for loaded in _prefetched(task, batches, settings.workers, decode):
             runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
             for item, req in loaded:
                 if isinstance(req, str):
