@@ -170,3 +170,45 @@ def test_header_check_accepts_what_decoding_accepts_for_dicom_and_nifti(tmp_path
             check_image(ImageSource(path=bad))
         with pytest.raises(ImageError):
             load_image(ImageSource(path=bad))
+
+
+# ---- answer parsing without per-response regex compilation ---------------------------------------
+
+def _old_option_text_matches(text: str, options: dict[str, str]) -> list[str]:
+    """``extract._option_text_matches`` before issue 18 (a regex built per option and call)."""
+    import re
+
+    def norm_(t: str) -> str:
+        return re.sub(r"[\s\W_]+", " ", str(t).lower()).strip()
+
+    norm = norm_(text)
+    if not norm:
+        return []
+    exact = [k for k, v in options.items() if norm_(v) and norm_(v) == norm]
+    if exact:
+        return exact
+    hits = {k: norm_(v) for k, v in options.items()
+            if norm_(v) and re.search(rf"(?<!\w){re.escape(norm_(v))}(?!\w)", norm)}
+    return [k for k, v in hits.items()
+            if not any(v != w and re.search(rf"(?<!\w){re.escape(v)}(?!\w)", w)
+                       for w in hits.values())]
+
+
+def test_option_text_matching_agrees_with_the_regex_version() -> None:
+    import random
+
+    from healthbench.scoring.extract import _option_text_matches
+
+    rng = random.Random(18)
+    words = ["pneumonia", "viral", "viral pneumonia", "CT", "MRI", "x-ray", "X_ray", "Ödem",
+             "İris", "naïve", "c++", "3.5cm", "a", "", "  ", "T1/T2", "no finding", "edema",
+             "ß", "ǅ", "١٢", "over", "the"]
+    seps = [" ", ", ", ". ", "-", "_", "\n", "(", ")", "**", " / ", ""]
+    checked = 0
+    for _ in range(3000):
+        options = {letter: rng.choice(words) for letter in "ABCD"[:rng.randint(2, 4)]}
+        text = "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 6)))
+        assert _option_text_matches(text, options) == _old_option_text_matches(text, options), \
+            (text, options)
+        checked += bool(_old_option_text_matches(text, options))
+    assert checked > 500  # the fuzz reaches the matching branches, not only empty answers
