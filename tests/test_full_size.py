@@ -73,9 +73,9 @@ def test_each_folder_is_resolved_once(tmp_path: Path, monkeypatch) -> None:
         (root / folder).mkdir(parents=True)
     paths._REAL_DIRS.clear()
     calls = []
-    real_resolve = Path.resolve
-    monkeypatch.setattr(Path, "resolve", lambda self, *a, **k: calls.append(self) or
-                        real_resolve(self, *a, **k))
+    realpath = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda p, *a, **k: calls.append(p) or
+                        realpath(p, *a, **k))
     for i in range(300):
         resolve_inside(root, f"{'abc'[i % 3]}/{i}.png", "w")
     assert len(calls) == 4  # the root and three folders
@@ -212,3 +212,23 @@ def test_option_text_matching_agrees_with_the_regex_version() -> None:
             (text, options)
         checked += bool(_old_option_text_matches(text, options))
     assert checked > 500  # the fuzz reaches the matching branches, not only empty answers
+
+
+def test_plain_rows_are_written_as_the_converting_path_writes_them() -> None:
+    import json
+
+    import numpy as np
+
+    from healthbench.results import samples
+
+    def converting(row):
+        return json.dumps(samples._finite(json.loads(json.dumps(row, default=samples._json_default))),
+                          ensure_ascii=False, allow_nan=False)
+
+    rows = [{"id": "a/1", "scores": {"accuracy": 1.0, "x": 0.1 + 0.2}, "meta": {"k": [1, "é", None]},
+             "target": ("A", 2), "response": "naïve \u2028 \"q\"", "parsed": True, 3: 4},
+            {"id": "b", "scores": {"ssim": float("nan"), "psnr": float("inf")}},
+            {"id": "c", "scores": {"n": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True)},
+             "arr": np.arange(3), "path": __import__("pathlib").Path("x/y"), "s": {1}}]
+    for row in rows:
+        assert samples.dumps(row) == converting(row)

@@ -45,8 +45,13 @@ def _finite(value: Any) -> Any:
 
 
 def dumps(row: dict[str, Any]) -> str:
-    return json.dumps(_finite(json.loads(json.dumps(row, default=_json_default))),
-                      ensure_ascii=False, allow_nan=False)
+    """One JSON line. Plain rows (the usual case) take one pass of the C encoder; rows with
+    NaN/inf or numpy/other values take the converting path, which writes the same text."""
+    try:
+        return json.dumps(row, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(_finite(json.loads(json.dumps(row, default=_json_default))),
+                          ensure_ascii=False, allow_nan=False)
 
 
 def read_samples(path: Path, repair: bool = False) -> dict[str, SampleResult]:

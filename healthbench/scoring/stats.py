@@ -27,7 +27,7 @@ DEFAULT_RESAMPLES = 1000
 CORPUS_RESAMPLES = 200  # a corpus metric costs a full recompute per resample
 CONFIDENCE = 0.95
 #: Above this many scores, few-valued scores are resampled as multinomial counts (see above).
-INDEX_DRAW_LIMIT = 5000
+INDEX_DRAW_LIMIT = 1000
 #: "Few distinct values": at most this many (0/1 scores have 2; a 5-point rating 5).
 FEW_VALUES = 16
 
