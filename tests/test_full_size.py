@@ -232,3 +232,59 @@ def test_plain_rows_are_written_as_the_converting_path_writes_them() -> None:
              "arr": np.arange(3), "path": __import__("pathlib").Path("x/y"), "s": {1}}]
     for row in rows:
         assert samples.dumps(row) == converting(row)
+
+
+# ---- resume of a finished run ------------------------------------------------------------------
+
+def test_resume_of_a_finished_run_is_a_no_op_that_says_so(tmp_path: Path, monkeypatch,
+                                                          caplog) -> None:
+    import logging
+
+    from healthbench.models.baselines import RandomModel
+    from healthbench.results import samples as samples_io
+    from healthbench.run import evaluate as evaluate_module
+    from healthbench.run import runner
+
+    _toy_run(tmp_path, RandomModel(), "r")
+    run_dir = tmp_path / "out" / "r"
+    results = (run_dir / "results.json").read_bytes()
+    tables_mtime = (run_dir / "tables.md").stat().st_mtime_ns
+    reads: list[int] = []
+    real_read = samples_io.read_samples
+
+    def counting_read(path, repair=False, offset=0):
+        reads.append(offset)
+        return real_read(path, repair=repair, offset=offset)
+
+    def no_aggregation(*args, **kwargs):
+        raise AssertionError("a current results.json was aggregated again")
+
+    monkeypatch.setattr(runner, "read_samples", counting_read)
+    monkeypatch.setattr(evaluate_module, "summarize_task", no_aggregation)
+    with caplog.at_level(logging.WARNING, logger="healthbench"):
+        payload = _toy_run(tmp_path, RandomModel(), "r") and \
+            __import__("json").loads((run_dir / "results.json").read_text())
+    assert reads == [0]  # samples.jsonl read once
+    assert "nothing to do" in caplog.text
+    assert (run_dir / "results.json").read_bytes() == results
+    assert (run_dir / "tables.md").stat().st_mtime_ns == tables_mtime
+    assert payload["tasks"]["toy"]["n_total"] == 13
+
+
+def test_resume_with_new_samples_aggregates_again_like_a_clean_run(tmp_path: Path) -> None:
+    import json
+
+    from healthbench.models.baselines import RandomModel
+
+    _toy_run(tmp_path, RandomModel(), "clean")
+    _toy_run(tmp_path, RandomModel(), "cut")
+    samples = tmp_path / "out" / "cut" / "toy" / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text("".join(lines[:5]))  # as if killed after five samples
+    _toy_run(tmp_path, RandomModel(), "cut")
+
+    def metrics(run_id: str) -> dict:
+        block = json.loads((tmp_path / "out" / run_id / "results.json").read_text())["tasks"]
+        return {k: block["toy"][k] for k in ("n", "n_errors", "metrics", "groups", "macro")}
+
+    assert metrics("cut") == metrics("clean")

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from healthbench.core.catalog import MODELS
+from healthbench.data.bulk import gc_paused
 from healthbench.models.base import Model, ModelArgsError
 from healthbench.core.types import Request, Response
 
@@ -80,8 +81,9 @@ class ReplayModel(Model):
         if not files or not all(f.is_file() for f in files):
             raise ModelArgsError(f"replay: no responses file at {self.path} (a JSONL file of "
                                  '{"task", "id", "response"} lines or a run directory)')
-        for file in files:
-            self._read(file)
+        with gc_paused():  # 100k small records: see healthbench.data.bulk
+            for file in files:
+                self._read(file)
 
     def _read(self, file: Path) -> None:
         with open(file, encoding="utf-8", errors="replace") as fh:

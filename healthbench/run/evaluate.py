@@ -23,7 +23,14 @@ from healthbench.scoring.base import Metric
 from healthbench.run.judge_client import create_judge
 from healthbench.scoring.judge import bind_judge, judge_summary
 from healthbench.models.base import Model, create_model, public_args
-from healthbench.run.resume import args_hash, check_identity, record_identity
+from healthbench.run.resume import (
+    args_hash,
+    check_identity,
+    current_block,
+    read_previous,
+    record_identity,
+    samples_stamp,
+)
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
 from healthbench.taskconfig.schema import TaskConfig, with_protocol
@@ -169,28 +176,43 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         "env": environment(), "seed": spec.seed, "command": spec.command,
         "limit": spec.limit, "subsample": spec.subsample, "started": started, "tasks": {},
     }
+    previous = read_previous(run_dir) if rank == 0 and judge is None else None
+    reused = 0
     try:
         for task, items, checksum in prepared:
             t0 = time.perf_counter()
             metrics = bind_judge(build_metrics(task), judge)
-            records = run_task(task, model, metrics, items,
-                               run_dir / task.name / "samples.jsonl", spec.settings)
+            samples_path = run_dir / task.name / "samples.jsonl"
+            records = run_task(task, model, metrics, items, samples_path, spec.settings)
             if rank != 0:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
+            inputs = {"version": task.version, "protocol": task.protocol,
+                      "data_checksum": checksum, "source": task.source,
+                      "output": task.output, "scorer": task.scorer,
+                      "group_by": list(task.group_by),
+                      "metric_info": {m.name: {"percent": m.percent,
+                                               "higher_is_better": m.higher_is_better}
+                                      for m in metrics},
+                      "n_total": len(records), "samples_file": samples_stamp(samples_path)}
+            earlier = current_block(previous, payload, task.name, inputs)
+            if earlier is not None:  # a resume with nothing new: results.json already says it
+                payload["tasks"][task.name] = earlier
+                reused += 1
+                continue
             block = summarize_task(metrics, records, task.group_by, spec.seed)
             payload["tasks"][task.name] = {
-                "version": task.version, "protocol": task.protocol,
-                "data_checksum": checksum, "source": task.source,
-                "output": task.output, "scorer": task.scorer, "group_by": list(task.group_by),
-                "metric_info": {m.name: {"percent": m.percent,
-                                         "higher_is_better": m.higher_is_better}
-                                for m in metrics},
-                **block, "seconds": round(time.perf_counter() - t0, 2)}
+                **inputs, **block, "seconds": round(time.perf_counter() - t0, 2)}
             judged = judge_summary(metrics, records, judge)
             if judged is not None:
                 payload["tasks"][task.name]["judge"] = judged
             payload["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_results(run_dir, payload)  # after every task: a later crash keeps this one
+        if reused and reused == len(prepared) and lmeval_plan is None:
+            log.warning("%s: every task is finished and results.json is current; nothing to "
+                        "do", run_dir)
+            return previous  # type: ignore[return-value]
+        if reused:
+            write_results(run_dir, payload)  # the reused blocks next to the new ones
         if lmeval_plan is not None and rank == 0:  # lm-eval tasks are not sharded
             payload["tasks"].update(lmeval_bridge.run(
                 lmeval_plan, model, run_dir, seed=spec.seed, limit=spec.limit,
@@ -201,6 +223,7 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         model.close()
         if judge is not None:
             judge.close()
-        if rank == 0 and payload["tasks"]:
+        if rank == 0 and payload["tasks"] and not (reused == len(prepared) and
+                                                   lmeval_plan is None):
             write_tables(run_dir, payload)  # also for the tasks finished before a failure
     return payload

@@ -56,3 +56,37 @@ def check_identity(run_dir: Path, model: str, model_args: Mapping[str, Any],
 
 def record_identity(run_dir: Path, identity: Mapping[str, Any]) -> None:
     atomic_write_text(run_dir / "run.json", json.dumps(dict(identity), indent=2) + "\n")
+
+
+def samples_stamp(samples_path: Path) -> dict[str, int] | None:
+    """Size and modification time of samples.jsonl: any append or rewrite changes them."""
+    try:
+        st = samples_path.stat()
+    except OSError:
+        return None
+    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def read_previous(run_dir: Path) -> dict[str, Any] | None:
+    """The run's results.json as an earlier command left it, or None."""
+    try:
+        payload = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def current_block(previous: Mapping[str, Any] | None, payload: Mapping[str, Any], task: str,
+                  inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The earlier ``tasks.<task>`` block when aggregating again would reproduce it: same
+    harness (version and git sha), seed, limit and subsample, same task inputs (version,
+    protocol, data checksum, group_by, metrics) and samples.jsonl untouched since (its stamp)."""
+    if previous is None or inputs.get("samples_file") is None:
+        return None
+    block = (previous.get("tasks") or {}).get(task)
+    if not isinstance(block, dict):
+        return None
+    same_run = all(previous.get(k) == payload.get(k) for k in ("harness", "seed", "limit",
+                                                               "subsample"))
+    same_task = all(block.get(k) == v for k, v in inputs.items())
+    return dict(block) if same_run and same_task else None
