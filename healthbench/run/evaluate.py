@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from healthbench import __version__
 from healthbench.scoring.aggregate import summarize_task
 from healthbench.core.catalog import METRICS, MODELS
+from healthbench.data.bulk import gc_paused
 from healthbench.run.prepare import ensure_sample_data, load_task_data
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
@@ -128,7 +129,8 @@ def _load_all(spec: RunSpec) -> list[tuple[TaskConfig, list[Sample | SampleError
         barrier()
     out = []
     for task in spec.tasks:
-        loaded, checksum = load_task_data(task, spec.data_root)
+        with gc_paused():  # 100k+ Sample records at once: see healthbench.data.bulk
+            loaded, checksum = load_task_data(task, spec.data_root)
         items = dedupe(loaded.items)
         if spec.subsample is not None:
             items = subsample_items(items, spec.subsample, spec.seed)
