@@ -79,6 +79,35 @@ def load_image(src: ImageSource) -> Image.Image:
             from exc
 
 
+def check_image(src: ImageSource) -> None:
+    """Raise ``ImageError`` unless ``src`` exists and has a readable image header within the
+    pixel limit. Nothing is decoded: this is the check for models that never look at pixels
+    (``Model.needs_pixels``); damage past the header goes unnoticed, as it does not matter there.
+    """
+    try:
+        kind = _kind(src)
+        if kind == "dicom":
+            import pydicom
+
+            ds = pydicom.dcmread(src.path if src.path is not None else io.BytesIO(src.data or b""),
+                                 stop_before_pixels=True)
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            _check_pixels(src, int(ds.get("Columns", 0)), int(ds.get("Rows", 0)) * frames)
+        elif kind == "nifti":
+            import nibabel as nib
+
+            shape = nib.load(str(src.path)).shape
+            _check_pixels(src, int(np.prod(shape[:2])),
+                          int(np.prod(shape[2:])) if len(shape) > 2 else 1)
+        else:
+            _open_raster(src, decode=False)
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"{src.describe()}: unreadable image ({type(exc).__name__}: {exc})") \
+            from exc
+
+
 def to_uint8(pixels: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
     """Scale ``window`` (default: min..max) to 0..255, clipping outside it; a constant image
     becomes 0. This is how non-8-bit images are shown to models."""
@@ -97,7 +126,7 @@ def _check_pixels(src: ImageSource, width: int, height: int) -> None:
                          f"{MAX_PIXELS} (HEALTHBENCH_MAX_PIXELS)")
 
 
-def _open_raster(src: ImageSource) -> Image.Image:
+def _open_raster(src: ImageSource, decode: bool = True) -> Image.Image:
     try:
         fh = open(src.path, "rb") if src.path is not None else io.BytesIO(src.data or b"")
     except OSError as exc:
@@ -106,7 +135,8 @@ def _open_raster(src: ImageSource) -> Image.Image:
         try:
             img = Image.open(fh)
             _check_pixels(src, *img.size)
-            img.load()  # decode now, inside the error handling, not later in the model
+            if decode:
+                img.load()  # decode now, inside the error handling, not later in the model
         except Image.DecompressionBombError as exc:
             raise ImageError(f"{src.describe()}: image exceeds the pixel limit ({exc})") from exc
         except ImageError:

@@ -49,6 +49,11 @@ class Model(ABC):
         not given) override this; the instance's ``capabilities`` must agree with it."""
         return frozenset(cls.capabilities)
 
+    #: Whether the model looks at input pixels. False (replay, random): text-output requests
+    #: carry no decoded images (``images == ()``); the runner only checks each image file's
+    #: header, so a missing or unreadable image is still an error, at a fraction of the cost.
+    needs_pixels: ClassVar[bool] = True
+
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """One Response per Request, in order. Raise only for failures of the whole batch."""

@@ -24,6 +24,7 @@ import numpy as np
 
 from healthbench.core.catalog import MODELS
 from healthbench.data.paths import DuplicateKeyError, loads_json
+from healthbench.data.bulk import gc_paused
 from healthbench.models.base import Model, ModelArgsError
 from healthbench.core.types import Request, Response
 
@@ -40,6 +41,7 @@ class RandomModel(Model):
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 64
     batch_invariant = True  # per-request computation only
+    needs_pixels = False  # draws depend on (seed, task, id) only
 
     def __init__(self, seed: int = 0, image_size: int = 256) -> None:
         self.seed = seed
@@ -75,6 +77,7 @@ class ReplayModel(Model):
     capabilities = frozenset({"text", "image", "loglikelihood"})
     default_batch_size = 256
     batch_invariant = True  # per-request computation only
+    needs_pixels = False  # answers come from the file
 
     def __init__(self, path: str, task: str | None = None) -> None:
         self.path = Path(path)
@@ -84,8 +87,9 @@ class ReplayModel(Model):
         if not files or not all(f.is_file() for f in files):
             raise ModelArgsError(f"replay: no responses file at {self.path} (a JSONL file of "
                                  '{"task", "id", "response"} lines or a run directory)')
-        for file in files:
-            self._read(file)
+        with gc_paused():  # 100k small records: see healthbench.data.bulk
+            for file in files:
+                self._read(file)
 
     def _read(self, file: Path) -> None:
         """Read as strictly as a dataset file: bytes that are not UTF-8 and JSON objects that

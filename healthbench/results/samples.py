@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from healthbench.core.types import SampleResult
+from healthbench.data.bulk import gc_paused
 
 
 def _json_default(value: Any) -> Any:
@@ -45,22 +46,43 @@ def _finite(value: Any) -> Any:
 
 
 def dumps(row: dict[str, Any]) -> str:
-    return json.dumps(_finite(json.loads(json.dumps(row, default=_json_default))),
-                      ensure_ascii=False, allow_nan=False)
+    """One JSON line. Plain rows (the usual case) take one pass of the C encoder; rows with
+    NaN/inf or numpy/other values take the converting path, which writes the same text."""
+    try:
+        return json.dumps(row, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(_finite(json.loads(json.dumps(row, default=_json_default))),
+                          ensure_ascii=False, allow_nan=False)
 
 
-def read_samples(path: Path, repair: bool = False) -> dict[str, SampleResult]:
-    """Finished samples by id (first occurrence wins). With ``repair``, a torn last line is cut."""
+def read_samples(path: Path, repair: bool = False, offset: int = 0) -> dict[str, SampleResult]:
+    """Finished samples by id (first occurrence wins). With ``repair``, a torn last line is cut.
+
+    ``offset``: read only from this byte on (the lines appended since an earlier read of the
+    file up to that offset), so a resumed run reads each line once.
+    """
     results: dict[str, SampleResult] = {}
     if not path.exists():
         return results
-    good_end = 0
     with open(path, "rb") as fh:
+        fh.seek(offset)
         data = fh.read()
-    offset = 0
+    with gc_paused():
+        good_end = _parse_lines(path, data, offset, results)
+    if repair and good_end < len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(offset + good_end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return results
+
+
+def _parse_lines(path: Path, data: bytes, offset: int, results: dict[str, SampleResult]) -> int:
+    """Parse whole lines of ``data`` into ``results``; returns where the good lines end."""
+    good_end = 0
+    line_end = 0
     for raw in data.splitlines(keepends=True):
-        line_end = offset + len(raw)
-        offset = line_end
+        line_end += len(raw)
         if not raw.endswith(b"\n"):
             break  # torn last line: the kill came mid-write
         try:
@@ -70,16 +92,12 @@ def read_samples(path: Path, repair: bool = False) -> dict[str, SampleResult]:
             if line_end == len(data):
                 break  # a garbled last line is treated like a torn one
             lineno = data[:line_end].count(b"\n")
-            raise ValueError(f"{path}: line {lineno} is not a valid sample record; the file "
+            where = f"line {lineno}" + (f" after byte {offset}" if offset else "")
+            raise ValueError(f"{path}: {where} is not a valid sample record; the file "
                              "was edited or corrupted")
         results.setdefault(result.id, result)
         good_end = line_end
-    if repair and good_end < len(data):
-        with open(path, "r+b") as fh:
-            fh.truncate(good_end)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return results
+    return good_end
 
 
 class DiskFullError(OSError):

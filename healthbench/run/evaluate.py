@@ -18,6 +18,7 @@ from healthbench.core.version import __version__
 from healthbench.scoring.aggregate import summarize_task
 from healthbench.core.catalog import METRICS, MODELS
 from healthbench.core.names import check_name, require_inside
+from healthbench.data.bulk import gc_paused
 from healthbench.run.prepare import ensure_sample_data, load_task_data, subsample_items
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
@@ -25,7 +26,8 @@ from healthbench.run.judge_client import create_judge
 from healthbench.scoring.judge import bind_judge, judge_summary
 from healthbench.models.base import (Model, create_model, public_args, public_info,
                                      redact_command)
-from healthbench.run.resume import args_hash, check_identity, record_identity
+from healthbench.run.resume import (args_hash, check_identity, current_block, read_previous,
+                                    record_identity, samples_stamp)
 from healthbench.results.schema import MetricInfo, ModelInfo, Results, TaskResult
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
@@ -132,7 +134,8 @@ def _load_all(spec: RunSpec
         barrier()
     out = []
     for task in spec.tasks:
-        loaded, checksum = load_task_data(task, spec.data_root)
+        with gc_paused():  # 100k+ Sample records at once: see healthbench.data.bulk
+            loaded, checksum = load_task_data(task, spec.data_root)
         items = dedupe(loaded.items)
         if spec.subsample is not None:
             items = subsample_items(items, spec.subsample, spec.seed)
@@ -200,33 +203,49 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
         harness_version=__version__, git_sha=git_sha(), env=environment(), seed=spec.seed,
         seeds=seeds, command=spec.command, limit=spec.limit, subsample=spec.subsample,
         started=started)
+    previous = read_previous(run_dir) if rank == 0 and judge is None else None
+    reused = 0
     try:
         for task, items, checksum, data_files in prepared:
             t0 = time.perf_counter()
             built = build_metrics(task)
             rebuild = metric_records(task, built)
             metrics = bind_judge(built, judge)
-            records = run_task(task, model, metrics, items,
-                               require_inside(run_dir, run_dir / task.name / "samples.jsonl"),
-                               spec.settings)
+            samples_path = require_inside(run_dir, run_dir / task.name / "samples.jsonl")
+            records = run_task(task, model, metrics, items, samples_path, spec.settings)
             if rank != 0:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
-            block = TaskResult.from_summary(
-                summarize_task(metrics, records, task.group_by, spec.seed),
-                version=task.version, protocol=task.protocol, data_checksum=checksum,
-                data_files=data_files, source=task.source, output=task.output, scorer=task.scorer,
-                group_by=list(task.group_by),
+            described = TaskResult(
+                version=task.version, n=0, n_errors=0, metrics={}, protocol=task.protocol,
+                data_checksum=checksum, data_files=data_files, source=task.source,
+                output=task.output, scorer=task.scorer, group_by=list(task.group_by),
                 metric_info={m.name: MetricInfo(percent=m.percent,
                                                 higher_is_better=m.higher_is_better,
                                                 **rebuild[m.name])
                              for m in metrics},
                 seeds={"subsample": seeds["subsample"], "bootstrap": spec.seed,
                        "official_fallback": fallback_seeds(task)},
+                n_total=len(records), extra={"samples_file": samples_stamp(samples_path)})
+            earlier = current_block(previous, results, task.name, described)
+            if earlier is not None:  # a resume with nothing new: results.json already says it
+                results.tasks[task.name] = earlier
+                reused += 1
+                continue
+            summary = TaskResult.from_summary(
+                summarize_task(metrics, records, task.group_by, spec.seed))
+            results.tasks[task.name] = replace(
+                described, n=summary.n, n_errors=summary.n_errors, metrics=summary.metrics,
+                groups=summary.groups, macro=summary.macro,
                 seconds=round(time.perf_counter() - t0, 2),
                 judge=judge_summary(metrics, records, judge))
-            results.tasks[task.name] = block
             results.ended = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_results(run_dir, results)  # after every task: a later crash keeps this one
+        if reused and reused == len(prepared) and lmeval_plan is None:
+            log.warning("%s: every task is finished and results.json is current; nothing to "
+                        "do", run_dir)
+            return previous  # type: ignore[return-value]
+        if reused:
+            write_results(run_dir, results)  # the reused blocks next to the new ones
         if lmeval_plan is not None and rank == 0:  # lm-eval tasks are not sharded
             results.tasks.update(lmeval_bridge.run(
                 lmeval_plan, model, run_dir, seed=spec.seed, limit=spec.limit,
@@ -237,6 +256,7 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
         model.close()
         if judge is not None:
             judge.close()
-        if rank == 0 and results.tasks:
+        if rank == 0 and results.tasks and not (reused == len(prepared) and
+                                                lmeval_plan is None):
             write_tables(run_dir, results)  # also for the tasks finished before a failure
     return results

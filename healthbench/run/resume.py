@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from healthbench.results.samples import atomic_write_text
+from healthbench.results.schema import Results, TaskResult, read_results
 from healthbench.taskconfig.schema import TaskConfig
 
 
@@ -56,3 +57,45 @@ def check_identity(run_dir: Path, model: str, model_args: Mapping[str, Any],
 
 def record_identity(run_dir: Path, identity: Mapping[str, Any]) -> None:
     atomic_write_text(run_dir / "run.json", json.dumps(dict(identity), indent=2) + "\n")
+
+
+def samples_stamp(samples_path: Path) -> dict[str, int] | None:
+    """Size and modification time of samples.jsonl: any append or rewrite changes them."""
+    try:
+        st = samples_path.stat()
+    except OSError:
+        return None
+    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def read_previous(run_dir: Path) -> Results | None:
+    """The run's results.json as an earlier command left it, or None (absent or unreadable:
+    then every task is aggregated again)."""
+    try:
+        return read_results(run_dir / "results.json")
+    except (OSError, ValueError):
+        return None
+
+
+def current_block(previous: Results | None, results: Results, task: str,
+                  described: TaskResult) -> TaskResult | None:
+    """The earlier ``tasks.<task>`` block when aggregating again would reproduce it: same
+    harness (version and git sha), seed, limit and subsample, same task inputs (version,
+    protocol, data checksum, group_by, metrics, seeds, sample count) and samples.jsonl untouched
+    since (its stamp, ``samples_file``)."""
+    if previous is None or described.extra.get("samples_file") is None:
+        return None
+    block = previous.tasks.get(task)
+    if block is None:
+        return None
+    same_run = all(getattr(previous, k) == getattr(results, k)
+                   for k in ("harness_version", "git_sha", "seed", "limit", "subsample"))
+    stored = block.to_json()
+    wanted = json.loads(json.dumps(described.to_json()))  # tuples as lists, as stored
+    same_task = all(stored.get(k) == wanted.get(k) for k in _TASK_INPUTS)
+    return block if same_run and same_task else None
+
+
+#: The results.json keys of a task block that decide its numbers besides samples.jsonl.
+_TASK_INPUTS = ("version", "protocol", "data_checksum", "data_files", "source", "output",
+                "scorer", "group_by", "metric_info", "seeds", "n_total", "samples_file")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from healthbench.core.names import require_inside
-from healthbench.data.images import ImageError, load_image
+from healthbench.data.images import ImageError, check_image, load_image
 from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
 from healthbench.scoring.base import Metric
@@ -87,12 +87,21 @@ def _batches(pending: list[Pending], size: int) -> list[list[Pending]]:
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
-def _load_batch(task: TaskConfig, batch: list[Pending]) -> list[tuple[Pending, Request | str]]:
-    """Decode images (runs in a worker thread); a failing sample carries its error message."""
+def _load_batch(task: TaskConfig, batch: list[Pending],
+                decode: bool = True) -> list[tuple[Pending, Request | str]]:
+    """Decode images (runs in a worker thread); a failing sample carries its error message.
+
+    Without ``decode`` (a model that never looks at pixels) each image's header is checked and
+    the request carries no images."""
     out: list[tuple[Pending, Request | str]] = []
     for item in batch:
         try:
-            images = tuple(load_image(src) for src in item.sample.images)
+            if decode:
+                images = tuple(load_image(src) for src in item.sample.images)
+            else:
+                images = ()
+                for src in item.sample.images:
+                    check_image(src)
         except ImageError as exc:
             out.append((item, f"bad input: {exc}"))
             continue
@@ -117,18 +126,19 @@ def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Respo
     return list(responses)
 
 
-def _prefetched(task: TaskConfig, batches: list[list[Pending]],
-                workers: int) -> Iterator[list[tuple[Pending, Request | str]]]:
+def _prefetched(task: TaskConfig, batches: list[list[Pending]], workers: int,
+                decode: bool = True) -> Iterator[list[tuple[Pending, Request | str]]]:
     """Yield decoded batches, keeping the next ones decoding in threads meanwhile."""
     if not batches:
         return
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hb-images") as pool:
         ahead = 2
-        futures: list[Future] = [pool.submit(_load_batch, task, b) for b in batches[:ahead]]
+        futures: list[Future] = [pool.submit(_load_batch, task, b, decode)
+                                 for b in batches[:ahead]]
         for i in range(len(batches)):
             result = futures[i].result()
             if i + ahead < len(batches):
-                futures.append(pool.submit(_load_batch, task, batches[i + ahead]))
+                futures.append(pool.submit(_load_batch, task, batches[i + ahead], decode))
             futures[i] = None  # type: ignore[call-overload]  # free decoded images early
             yield result
 
@@ -142,37 +152,56 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
     the shards into samples.jsonl (see ``healthbench.run.distributed``); other ranks return [].
     """
     rank, world = rank_and_world()
+    if world == 1:
+        return _run_single(task, model, metrics, items, samples_path, settings)
     if rank == 0:
-        _drop_model_errors(samples_path)
+        _drop_model_errors(samples_path, read_samples(samples_path, repair=True))
     barrier()
     done = set(read_samples(samples_path, repair=rank == 0))
     for shard in shard_paths(samples_path):
         done |= set(read_samples(shard, repair=shard == rank_path(samples_path, rank)))
     mine = [item for i, item in enumerate(items) if i % world == rank]
-    _run_items(task, model, metrics, mine, done,
-               rank_path(samples_path, rank) if world > 1 else samples_path, settings)
-    if world > 1:
-        barrier()
-        if rank == 0:
-            _merge_shards(samples_path)
-        barrier()
-        if rank != 0:
-            return []
-    records = read_samples(samples_path)
+    _run_items(task, model, metrics, mine, done, rank_path(samples_path, rank), settings)
+    barrier()
+    if rank == 0:
+        _merge_shards(samples_path)
+    barrier()
+    if rank != 0:
+        return []
+    return _in_order(read_samples(samples_path), items)
+
+
+def _run_single(task: TaskConfig, model: Model, metrics: Sequence[Metric],
+                items: Sequence[Sample | SampleError], samples_path: Path,
+                settings: RunSettings) -> list[SampleResult]:
+    """One process: samples.jsonl is read once; afterwards only the lines this run appended."""
+    records = _drop_model_errors(samples_path, read_samples(samples_path, repair=True))
+    offset = samples_path.stat().st_size if samples_path.exists() else 0
+    done = set(records).union(*(read_samples(s) for s in shard_paths(samples_path)))
+    written = _run_items(task, model, metrics, items, done, samples_path, settings)
+    if written:
+        for sample_id, record in read_samples(samples_path, offset=offset).items():
+            records.setdefault(sample_id, record)
+    return _in_order(records, items)
+
+
+def _in_order(records: dict[str, SampleResult],
+              items: Sequence[Sample | SampleError]) -> list[SampleResult]:
     order = {item.id: i for i, item in enumerate(items)}
     return sorted((r for r in records.values() if r.id in order), key=lambda r: order[r.id])
 
 
-def _drop_model_errors(samples_path: Path) -> None:
+def _drop_model_errors(samples_path: Path,
+                       records: dict[str, SampleResult]) -> dict[str, SampleResult]:
     """On resume, samples that failed in the model (a timeout, a dropped connection, an OOM at
     batch 1) are retried: their records are removed before the run continues. Bad inputs and
-    scoring failures are deterministic and stay recorded."""
-    records = read_samples(samples_path, repair=True)
-    keep = [r for r in records.values() if not (r.error or "").startswith(MODEL_ERROR)]
+    scoring failures are deterministic and stay recorded. Returns the records kept."""
+    keep = {k: r for k, r in records.items() if not (r.error or "").startswith(MODEL_ERROR)}
     if len(keep) < len(records):
         log.warning("%s: retrying %d sample(s) that failed in the model", samples_path,
                     len(records) - len(keep))
-        rewrite_samples(samples_path, keep)
+        rewrite_samples(samples_path, keep.values())
+    return keep
 
 
 def _merge_shards(samples_path: Path) -> None:
@@ -189,7 +218,8 @@ def _merge_shards(samples_path: Path) -> None:
 
 def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                items: Sequence[Sample | SampleError], done: set[str], samples_path: Path,
-               settings: RunSettings) -> None:
+               settings: RunSettings) -> int:
+    """Run the items not in ``done``; returns how many records were appended."""
     with SamplesWriter(samples_path) as writer:
         pending = _prepare(task, items, done, writer)
         size = settings.batch_size
@@ -198,7 +228,9 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
         batches = _batches(pending, int(size))
         bar = _progress(task.name, len(pending), settings.progress)
         call = BatchCaller(lambda requests: _call(model, task, requests))
-        for loaded in _prefetched(task, batches, settings.workers):
+        # image outputs keep their inputs: the saved strip shows input | output | reference
+        decode = getattr(model, "needs_pixels", True) or task.output == "image"
+        for loaded in _prefetched(task, batches, settings.workers, decode):
             runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
             for item, req in loaded:
                 if isinstance(req, str):
@@ -215,6 +247,7 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                 bar.update(len(loaded))
         if bar is not None:
             bar.close()
+    return writer.written
 
 
 def _with_strip(task_dir: Path, sample: Sample, request: Request,

@@ -97,8 +97,11 @@ def final_answer(text: str, sample: Sample) -> Any:
     return found if found is not None else _THINK.sub(" ", text).strip()
 
 
+_NON_WORD = re.compile(r"[\s\W_]+")
+
+
 def _norm(text: str) -> str:
-    return re.sub(r"[\s\W_]+", " ", str(text).lower()).strip()
+    return _NON_WORD.sub(" ", str(text).lower()).strip()
 
 
 def _boxed(text: str) -> str | None:
@@ -141,19 +144,21 @@ def _option_text_matches(text: str, options: dict[str, str]) -> list[str]:
     """Letters whose option text the response states exactly, or contains as whole words.
 
     An option text contained in another matched option text ("pneumonia" inside "viral
-    pneumonia") is not counted separately.
+    pneumonia") is not counted separately. Both sides are normalised to words joined by single
+    spaces, so "whole words" is plain substring search with spaces around (no regex compiled
+    per response: this runs for every answer of a 100k-question suite).
     """
     norm = _norm(text)
     if not norm:
         return []
-    exact = [k for k, v in options.items() if _norm(v) and _norm(v) == norm]
+    normed = {k: _norm(v) for k, v in options.items()}
+    exact = [k for k, v in normed.items() if v and v == norm]
     if exact:
         return exact
-    hits = {k: _norm(v) for k, v in options.items()
-            if _norm(v) and re.search(rf"(?<!\w){re.escape(_norm(v))}(?!\w)", norm)}
+    padded = f" {norm} "
+    hits = {k: v for k, v in normed.items() if v and f" {v} " in padded}
     return [k for k, v in hits.items()
-            if not any(v != w and re.search(rf"(?<!\w){re.escape(v)}(?!\w)", w)
-                       for w in hits.values())]
+            if not any(v != w and f" {v} " in f" {w} " for w in hits.values())]
 
 
 def _parse(text: str, options: dict[str, str], letters: set[str],

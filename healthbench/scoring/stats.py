@@ -3,6 +3,17 @@
 Per-sample metrics resample their score vector (vectorised); corpus metrics (BLEU, micro-F1…)
 are recomputed on each resample of the sample records, so their intervals reflect sample-level
 variation, not a per-sample approximation. Same inputs and seed → same intervals.
+
+Memory and time stay bounded at full benchmark size (OmniMedVQA: ~128k questions). The resampled
+means of a score vector are computed in chunks of resamples, so no ``resamples × n`` index matrix
+is ever built; the chunks consume the generator exactly as the one big draw did, so intervals
+are the same as before for the same seed. For scores with few distinct values (0/1 accuracy,
+parse failure) and more than ``INDEX_DRAW_LIMIT`` of them, each resample is drawn directly as
+multinomial counts of those values (as ``paired.paired_bootstrap_mean`` does): the same bootstrap
+distribution (a resample's counts *are* multinomial), at a cost independent of n, but another
+draw from the generator, so those intervals differ from the index draw's within Monte Carlo
+error (tests/test_bootstrap.py checks the two distributions agree). Up to the limit the index
+draw is kept, so small runs (the bundled sample suites, the tests) keep their intervals exactly.
 """
 from __future__ import annotations
 
@@ -15,6 +26,10 @@ T = TypeVar("T")
 DEFAULT_RESAMPLES = 1000
 CORPUS_RESAMPLES = 200  # a corpus metric costs a full recompute per resample
 CONFIDENCE = 0.95
+#: Above this many scores, few-valued scores are resampled as multinomial counts (see above).
+INDEX_DRAW_LIMIT = 1000
+#: "Few distinct values": at most this many (0/1 scores have 2; a 5-point rating 5).
+FEW_VALUES = 16
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> list[float | None]:
@@ -38,7 +53,22 @@ def bootstrap_mean_ci(scores: Sequence[float], seed: int = 0,
 
 
 def resampled_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of ``resamples`` bootstrap resamples of ``arr``, in chunks that bound memory."""
+    """Means of ``resamples`` bootstrap resamples of ``arr``, in bounded memory.
+
+    Few-valued scores beyond ``INDEX_DRAW_LIMIT`` are drawn as multinomial counts; everything
+    else as chunked index draws (identical to one ``resamples × n`` draw, for the same seed).
+    """
+    if arr.size > INDEX_DRAW_LIMIT:
+        values, counts = np.unique(arr, return_counts=True)
+        if values.size <= FEW_VALUES:
+            draws = rng.multinomial(arr.size, counts / arr.size, size=resamples)
+            return draws @ values / arr.size
+    return _index_resampled_means(arr, resamples, rng)
+
+
+def _index_resampled_means(arr: np.ndarray, resamples: int,
+                           rng: np.random.Generator) -> np.ndarray:
+    """The plain bootstrap draw (indices with replacement), a chunk of resamples at a time."""
     means = np.empty(resamples)
     chunk = max(1, 2_000_000 // arr.size)
     for start in range(0, resamples, chunk):
@@ -72,6 +102,5 @@ def stratified_macro_ci(groups: Sequence[Sequence[float]], seed: int = 0,
     rng = np.random.default_rng(seed)
     totals = np.zeros(resamples)
     for arr in arrays:
-        idx = rng.integers(0, arr.size, size=(resamples, arr.size))
-        totals += arr[idx].mean(axis=1)
+        totals += resampled_means(arr, resamples, rng)
     return percentile_interval(totals / len(arrays), confidence)

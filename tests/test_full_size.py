@@ -1,0 +1,290 @@
+"""Full-size suites at the speed of the disk (issue 18): the fast paths give the old answers.
+
+Each fast path is checked against the straightforward computation it replaces: cached path
+checks against ``Path.resolve`` per row, the header-only image check against a full decode.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from healthbench.data import paths
+from healthbench.data.paths import UnsafePathError, resolve_inside
+
+
+def _old_resolve_inside(root: Path, relative: str) -> Path:
+    """resolve_inside before issue 18: the whole path resolved on every row."""
+    root_real = root.resolve()
+    full = (root / relative).resolve()
+    if full != root_real and root_real not in full.parents:
+        raise UnsafePathError("outside")
+    return full
+
+
+def _tree(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "Images" / "a").mkdir(parents=True)
+    (root / "Images" / "a" / "x.png").write_bytes(b"x")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "s.png").write_bytes(b"s")
+    (root / "Images" / "in_link").symlink_to(root / "Images" / "a")
+    (root / "Images" / "out_link").symlink_to(tmp_path / "outside")
+    (root / "Images" / "a" / "file_in.png").symlink_to(root / "Images" / "a" / "x.png")
+    (root / "Images" / "a" / "file_out.png").symlink_to(tmp_path / "outside" / "s.png")
+    (root / "Images" / "a" / "chain.png").symlink_to("file_out.png")
+    return root
+
+
+RELATIVES = ["Images/a/x.png", "Images/in_link/x.png", "Images/out_link/s.png",
+             "Images/a/file_in.png", "Images/a/file_out.png", "Images/a/chain.png",
+             "Images/a/missing.png", "Images/nofolder/y.png", "top.png", ".", "Images/./a/x.png"]
+
+
+@pytest.mark.parametrize("relative", RELATIVES)
+def test_cached_path_checks_give_the_old_answers(tmp_path: Path, relative: str) -> None:
+    root = _tree(tmp_path)
+    for _ in range(2):  # the second call is served from the cache
+        try:
+            expected: Path | str = _old_resolve_inside(root, relative)
+        except UnsafePathError:
+            expected = "refused"
+        try:
+            got: Path | str = resolve_inside(root, relative, "f.json item 0")
+        except UnsafePathError as exc:
+            assert "resolves outside the data root" in str(exc)
+            got = "refused"
+        assert got == expected
+
+
+def test_a_folder_swapped_for_an_outside_link_is_refused_after_caching(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    assert resolve_inside(root, "Images/a/x.png", "w") == (root / "Images/a/x.png").resolve()
+    os.rename(root / "Images" / "a", tmp_path / "moved")
+    (root / "Images" / "a").symlink_to(tmp_path / "outside")
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        resolve_inside(root, "Images/a/s.png", "w")
+
+
+def test_each_folder_is_resolved_once(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "root"
+    for folder in ("a", "b", "c"):
+        (root / folder).mkdir(parents=True)
+    paths._REAL_DIRS.clear()
+    calls = []
+    realpath = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda p, *a, **k: calls.append(p) or
+                        realpath(p, *a, **k))
+    for i in range(300):
+        resolve_inside(root, f"{'abc'[i % 3]}/{i}.png", "w")
+    assert len(calls) == 4  # the root and three folders
+
+
+# ---- models that never look at pixels ----------------------------------------------------------
+
+def _toy_run(tmp_path: Path, model, run_id: str) -> list[dict]:
+    import json
+
+    from healthbench.run.evaluate import RunSpec, evaluate
+    from healthbench.run.runner import RunSettings
+    from healthbench.taskconfig.index import TaskIndex
+    from tests.helpers import omnimed_item, task_yaml, write_omnimed
+
+    data = tmp_path / "data"
+    if not (data / "OmniMedVQA").exists():
+        names = [f"Images/x/{i}.png" for i in range(10)] + ["Images/x/missing.png",
+                                                              "Images/x/garbage.png",
+                                                              "Images/x/truncated.png"]
+        base = write_omnimed(data, [omnimed_item(n) for n in names], images=False)
+        from tests.helpers import write_png
+
+        for name in names[:10]:
+            write_png(base / name, seed=len(name))
+        (base / "Images/x/garbage.png").write_bytes(b"not an image at all")
+        write_png(base / "Images/x/truncated.png", seed=1, size=(200, 200))
+        full = (base / "Images/x/truncated.png").read_bytes()
+        (base / "Images/x/truncated.png").write_bytes(full[: len(full) // 2])
+        (tmp_path / "tasks").mkdir()
+        (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml())
+    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
+    evaluate(RunSpec(model="random", model_args={}, tasks=tasks, data_root=data,
+                     output_path=tmp_path / "out", run_id=run_id,
+                     settings=RunSettings(batch_size=4, progress=False)), model=model)
+    lines = (tmp_path / "out" / run_id / "toy" / "samples.jsonl").read_text().splitlines()
+    return sorted((json.loads(line) for line in lines), key=lambda r: r["id"])
+
+
+def test_pixel_free_models_get_no_images_and_the_same_results(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    from healthbench.models.baselines import RandomModel
+    from healthbench.run import runner
+
+    class Looking(RandomModel):
+        needs_pixels = True
+
+    decoded = _toy_run(tmp_path, Looking(), "decoded")
+    seen: list[tuple] = []
+
+    class Blind(RandomModel):
+        def generate(self, requests):
+            seen.extend(r.images for r in requests)
+            return super().generate(requests)
+
+    def no_decoding(src):
+        raise AssertionError("a pixel-free model's images were decoded")
+
+    monkeypatch.setattr(runner, "load_image", no_decoding)
+    checked = _toy_run(tmp_path, Blind(), "checked")
+    assert seen and all(images == () for images in seen)
+    by_id = {r["id"]: r for r in checked}
+    truncated = [r["id"] for r in decoded if "truncated" in str(r.get("error"))]
+    assert len(truncated) == 1
+    # Documented difference: damage past a readable header is only seen by decoding models.
+    assert by_id[truncated[0]]["error"] is None
+    for record in decoded:
+        if record["id"] not in truncated:
+            assert by_id[record["id"]] == record
+    errors = {r["id"]: r["error"] for r in checked if r["error"]}
+    assert len(errors) == 2 and all("missing.png" in e or "garbage.png" in e
+                                    for e in errors.values())
+
+
+def test_header_check_accepts_what_decoding_accepts_for_dicom_and_nifti(tmp_path: Path) -> None:
+    import nibabel as nib
+    import numpy as np
+    from pydicom.data import get_testdata_file
+
+    from healthbench.core.types import ImageSource
+    from healthbench.data.images import ImageError, check_image, load_image
+
+    nii = tmp_path / "v.nii.gz"
+    nib.save(nib.Nifti1Image(np.arange(60, dtype=np.float32).reshape(3, 4, 5), np.eye(4)), nii)
+    for path in (Path(get_testdata_file("CT_small.dcm")), nii):
+        load_image(ImageSource(path=path))
+        check_image(ImageSource(path=path))
+    for bad in (tmp_path / "absent.dcm", tmp_path / "junk.nii"):
+        if bad.name == "junk.nii":
+            bad.write_bytes(b"junk")
+        with pytest.raises(ImageError):
+            check_image(ImageSource(path=bad))
+        with pytest.raises(ImageError):
+            load_image(ImageSource(path=bad))
+
+
+# ---- answer parsing without per-response regex compilation ---------------------------------------
+
+def _old_option_text_matches(text: str, options: dict[str, str]) -> list[str]:
+    """``extract._option_text_matches`` before issue 18 (a regex built per option and call)."""
+    import re
+
+    def norm_(t: str) -> str:
+        return re.sub(r"[\s\W_]+", " ", str(t).lower()).strip()
+
+    norm = norm_(text)
+    if not norm:
+        return []
+    exact = [k for k, v in options.items() if norm_(v) and norm_(v) == norm]
+    if exact:
+        return exact
+    hits = {k: norm_(v) for k, v in options.items()
+            if norm_(v) and re.search(rf"(?<!\w){re.escape(norm_(v))}(?!\w)", norm)}
+    return [k for k, v in hits.items()
+            if not any(v != w and re.search(rf"(?<!\w){re.escape(v)}(?!\w)", w)
+                       for w in hits.values())]
+
+
+def test_option_text_matching_agrees_with_the_regex_version() -> None:
+    import random
+
+    from healthbench.scoring.extract import _option_text_matches
+
+    rng = random.Random(18)
+    words = ["pneumonia", "viral", "viral pneumonia", "CT", "MRI", "x-ray", "X_ray", "Ödem",
+             "İris", "naïve", "c++", "3.5cm", "a", "", "  ", "T1/T2", "no finding", "edema",
+             "ß", "ǅ", "١٢", "over", "the"]
+    seps = [" ", ", ", ". ", "-", "_", "\n", "(", ")", "**", " / ", ""]
+    checked = 0
+    for _ in range(3000):
+        options = {letter: rng.choice(words) for letter in "ABCD"[:rng.randint(2, 4)]}
+        text = "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 6)))
+        assert _option_text_matches(text, options) == _old_option_text_matches(text, options), \
+            (text, options)
+        checked += bool(_old_option_text_matches(text, options))
+    assert checked > 500  # the fuzz reaches the matching branches, not only empty answers
+
+
+def test_plain_rows_are_written_as_the_converting_path_writes_them() -> None:
+    import json
+
+    import numpy as np
+
+    from healthbench.results import samples
+
+    def converting(row):
+        return json.dumps(samples._finite(json.loads(json.dumps(row, default=samples._json_default))),
+                          ensure_ascii=False, allow_nan=False)
+
+    rows = [{"id": "a/1", "scores": {"accuracy": 1.0, "x": 0.1 + 0.2}, "meta": {"k": [1, "é", None]},
+             "target": ("A", 2), "response": "naïve \u2028 \"q\"", "parsed": True, 3: 4},
+            {"id": "b", "scores": {"ssim": float("nan"), "psnr": float("inf")}},
+            {"id": "c", "scores": {"n": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True)},
+             "arr": np.arange(3), "path": __import__("pathlib").Path("x/y"), "s": {1}}]
+    for row in rows:
+        assert samples.dumps(row) == converting(row)
+
+
+# ---- resume of a finished run ------------------------------------------------------------------
+
+def test_resume_of_a_finished_run_is_a_no_op_that_says_so(tmp_path: Path, monkeypatch,
+                                                          caplog) -> None:
+    import logging
+
+    from healthbench.models.baselines import RandomModel
+    from healthbench.results import samples as samples_io
+    from healthbench.run import evaluate as evaluate_module
+    from healthbench.run import runner
+
+    _toy_run(tmp_path, RandomModel(), "r")
+    run_dir = tmp_path / "out" / "r"
+    results = (run_dir / "results.json").read_bytes()
+    tables_mtime = (run_dir / "tables.md").stat().st_mtime_ns
+    reads: list[int] = []
+    real_read = samples_io.read_samples
+
+    def counting_read(path, repair=False, offset=0):
+        reads.append(offset)
+        return real_read(path, repair=repair, offset=offset)
+
+    def no_aggregation(*args, **kwargs):
+        raise AssertionError("a current results.json was aggregated again")
+
+    monkeypatch.setattr(runner, "read_samples", counting_read)
+    monkeypatch.setattr(evaluate_module, "summarize_task", no_aggregation)
+    with caplog.at_level(logging.WARNING, logger="healthbench"):
+        payload = _toy_run(tmp_path, RandomModel(), "r") and \
+            __import__("json").loads((run_dir / "results.json").read_text())
+    assert reads == [0]  # samples.jsonl read once
+    assert "nothing to do" in caplog.text
+    assert (run_dir / "results.json").read_bytes() == results
+    assert (run_dir / "tables.md").stat().st_mtime_ns == tables_mtime
+    assert payload["tasks"]["toy"]["n_total"] == 13
+
+
+def test_resume_with_new_samples_aggregates_again_like_a_clean_run(tmp_path: Path) -> None:
+    import json
+
+    from healthbench.models.baselines import RandomModel
+
+    _toy_run(tmp_path, RandomModel(), "clean")
+    _toy_run(tmp_path, RandomModel(), "cut")
+    samples = tmp_path / "out" / "cut" / "toy" / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text("".join(lines[:5]))  # as if killed after five samples
+    _toy_run(tmp_path, RandomModel(), "cut")
+
+    def metrics(run_id: str) -> dict:
+        block = json.loads((tmp_path / "out" / run_id / "results.json").read_text())["tasks"]
+        return {k: block["toy"][k] for k in ("n", "n_errors", "metrics", "groups", "macro")}
+
+    assert metrics("cut") == metrics("clean")
