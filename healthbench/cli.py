@@ -88,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, default=None, metavar="DIR",
                    help="also write a static HTML site (tables, plots, sample browser) here")
     p.add_argument("--references", type=Path, default=None, metavar="FILE",
-                   help="YAML of numbers reported in papers, shown apart and marked as such")
+                   help="YAML of numbers reported in papers, shown apart and marked as such "
+                        "(added to the shipped HealthGPT paper tables)")
+    p.add_argument("--no-shipped-references", action="store_true",
+                   help="leave out the paper numbers healthbench ships (references/*.yaml)")
     p.add_argument("--max-samples", type=int, default=300,
                    help="samples per run and task in the HTML sample browser (default 300)")
     p = sub.add_parser("compare", help="paired comparison of two runs: the CI regression gate "

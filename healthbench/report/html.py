@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from healthbench import __version__
 from healthbench.report.leaderboard import Leaderboard, Table
+from healthbench.report.references import format_reference
 from healthbench.report.runs import (Run, format_value, group_values, model_size,
                                      model_variant, percent_scale)
 from healthbench.report.svg import Bar, grouped_bars
@@ -312,7 +313,8 @@ def render_group_table(table: Table, key: str) -> str:
                     _td(entry.run.run_id) + "".join(cells) + "</tr>")
     for ref in refs:
         rows.append('<tr class="ref">' + _td(f"{ref.model} †") + _td("paper") + "".join(
-            _metric_td({"value": ref.groups[key].get(v)}, ref.metric) for v in values) + "</tr>")
+            _td(format_reference(ref.groups[key].get(v), ref.metric),
+                _sort_value({"value": ref.groups[key].get(v)}), "num") for v in values) + "</tr>")
     return (f'<details open><summary>By {escape(key)}</summary>{render_plot(table, key)}'
             f'<table class="sortable groups" data-key="{escape(key)}"><thead><tr>'
             f"{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
@@ -327,7 +329,8 @@ def render_references(table: Table) -> str:
                       f'referrerpolicy="no-referrer">{source}</a>')
         rows.append('<tr class="ref">' + _td(f"{ref.model} †") + _td(ref.variant or "–") +
                     _td(ref.size or "–") + _td(ref.metric) +
-                    _td(format_value(ref.value, ref.metric), f"{ref.value:.6f}", "num") +
+                    _td(format_reference(ref.value, ref.metric),
+                        _sort_value({"value": ref.value}), "num") +
                     _td("–" if ref.n is None else str(ref.n), ref.n or 0, "num") +
                     f"<td>{source}</td>" + _td(ref.protocol) + "</tr>")
     head = "".join(_th(h, h in ("overall", "n")) for h in
