@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
+from healthbench.results.choice_tables import calibration_lines, robustness_lines
 from healthbench.results.samples import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -127,6 +128,7 @@ def write_tables(run_dir: Path, payload: Mapping[str, Any]) -> None:
             lines.append(_row(key, "**macro**", block["n"], block["n_errors"],
                               block["macro"][key], metric_names, info))
         lines.append("")
+        lines += robustness_lines(block) + calibration_lines(block)  # results/choice_tables.py
     atomic_write_text(run_dir / "tables.md", "\n".join(lines) + "\n")
 
 

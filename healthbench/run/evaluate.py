@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from healthbench import __version__
 from healthbench.scoring.aggregate import summarize_task
 from healthbench.core.catalog import METRICS, MODELS
+from healthbench.run import choice_reports
 from healthbench.run.prepare import ensure_sample_data, load_task_data
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
@@ -56,6 +57,9 @@ class RunSpec:
     judge: str | None = None
     judge_args: dict[str, Any] = field(default_factory=dict)
     judge_cache: Path | None = None
+    # Re-ask multiple-choice questions in other option orders: "cyclic" or N (overrides each
+    # task's ``permutations:``); see healthbench/run/choice_reports.py
+    permute_options: str | int | None = None
 
 
 def default_run_id(model: str) -> str:
@@ -173,11 +177,13 @@ def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
         for task, items, checksum in prepared:
             t0 = time.perf_counter()
             metrics = bind_judge(build_metrics(task), judge)
+            items, choices = choice_reports.plan(task, items, spec.permute_options, spec.seed)
             records = run_task(task, model, metrics, items,
                                run_dir / task.name / "samples.jsonl", spec.settings)
             if rank != 0:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
-            block = summarize_task(metrics, records, task.group_by, spec.seed)
+            records, choice_blocks = choices.report(records, spec.seed)  # original order only
+            block = {**summarize_task(metrics, records, task.group_by, spec.seed), **choice_blocks}
             payload["tasks"][task.name] = {
                 "version": task.version, "protocol": task.protocol,
                 "data_checksum": checksum, "source": task.source,
