@@ -8,7 +8,8 @@ stay on the local disk. A screenshot is written to the test's folder.
 
 Identity and random runs of the bundled reconstruction sample (an image-output task) feed a second
 site: each card shows the sample's input | output | reference strip, copied into ``strips/``.
-Both sites get one bar chart with interval whiskers per per-group table.
+Both sites get one bar chart with interval whiskers per per-group table. A third site (a random
+run of the likelihood-scored sample, every option rotation) shows the reliability diagram.
 """
 from __future__ import annotations
 
@@ -259,3 +260,43 @@ def test_generation_strips_load_from_the_site_folder(gen_page_and_requests, gen_
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "strips.png")
+
+
+@pytest.fixture(scope="module")
+def calib_site(tmp_path_factory: pytest.TempPathFactory, sample_data_root: Path) -> Path:
+    """A random run of the likelihood-scored OmniMedVQA sample, asked in every rotation of its
+    options: a calibration block (reliability diagram) and a robustness block per run."""
+    results = tmp_path_factory.mktemp("browser_calib") / "results"
+    task = TaskIndex.build().resolve(["omnimedvqa_sample_likelihood"])
+    evaluate(RunSpec(model="random", model_args={}, tasks=task, data_root=sample_data_root,
+                     output_path=results, run_id="random_ll", permute_options="cyclic"))
+    out = results.parent / "site"
+    write_leaderboard(results, results.parent / "leaderboard.md", html=out)
+    return out
+
+
+def test_reliability_diagram_renders(browser, calib_site: Path) -> None:
+    import json
+
+    block = json.loads((calib_site.parent / "results" / "random_ll" / "results.json")
+                       .read_text())["tasks"]["omnimedvqa_sample_likelihood"]
+    bins = block["calibration"]["bins"]
+    with _open_page(browser, calib_site) as (page, requests):
+        assert page.locator("svg.reliability").count() == 1
+        drawn = page.eval_on_selector("svg.reliability", """svg => ({
+            width: svg.getBoundingClientRect().width,
+            bins: Array.from(svg.querySelectorAll("rect.bin")).map(r => {
+              const b = r.getBBox(); return [b.width, b.height, r.textContent]; }),
+            dots: svg.querySelectorAll("circle.mean").length,
+            diagonal: svg.querySelector("line.diagonal").getBBox().width})""")
+        assert drawn["width"] > 0 and drawn["diagonal"] > 0
+        assert len(drawn["bins"]) == drawn["dots"] == len(bins) > 1
+        for (width, height, tip), b in zip(drawn["bins"], bins):
+            assert width > 0 and f"n={b['n']}" in tip
+            assert (height > 0) == (b["accuracy"] > 0)
+        caption = page.locator("figure.reliability-box figcaption").text_content()
+        assert f"ECE {block['calibration']['ece']['value']:.3f}" in caption
+        cells = page.eval_on_selector_all("table.robustness tbody td",
+                                          "tds => tds.map(td => td.textContent)")
+        assert cells[:4] == ["random", "random_ll", "cyclic", "22"]
+        assert all(u.startswith(("file://", "data:")) for u in requests)

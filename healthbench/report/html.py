@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping
 from healthbench import __version__
 from healthbench.report.leaderboard import Leaderboard, Table
 from healthbench.report.references import format_reference
+from healthbench.report.reliability import CSS as RELIABILITY_CSS, render_choice_reports
 from healthbench.report.runs import (Run, format_value, group_values, model_size,
                                      model_variant, percent_scale)
 from healthbench.report.svg import Bar, grouped_bars
@@ -265,6 +266,7 @@ def render_table(table: Table) -> str:
         out.append('<p class="muted">No run of this task in the results folder.</p>')
     for key in keys:
         out.append(render_group_table(table, key))
+    out.append(render_choice_reports(table))  # option order, reliability diagrams (reliability.py)
     if table.references:
         out.append(render_references(table))
     return "\n".join(out)
@@ -352,7 +354,8 @@ def render_page(board: Leaderboard, samples_json: str, n_samples: int) -> str:
                         "\n".join(render_table(t) for t in tables) + "</section>")
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return PAGE.format(
-        csp=CSP, css=CSS, js=JS, version=escape(__version__), generated=generated,
+        csp=CSP, css=CSS + RELIABILITY_CSS, js=JS, version=escape(__version__),
+        generated=generated,
         n_runs=len(board.runs), n_samples=n_samples, nav="".join(nav),
         sections="\n".join(sections) or '<p class="muted">No runs found.</p>',
         samples_json=samples_json)
