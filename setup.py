@@ -13,6 +13,9 @@ from setuptools.command.build_py import build_py
 
 TASKS_SRC = Path(__file__).resolve().parent / "tasks"
 TASKS_PKG_DIR = ("healthbench", "_tasks")
+# the paper numbers the default leaderboard shows (healthbench.report.references), shipped alike
+REFERENCES_SRC = Path(__file__).resolve().parent / "references"
+REFERENCES_PKG_DIR = ("healthbench", "_references")
 
 
 class build_py_with_tasks(build_py):
@@ -29,6 +32,11 @@ class build_py_with_tasks(build_py):
             target = dest / path.relative_to(TASKS_SRC)
             self.mkpath(str(target.parent))
             self.copy_file(str(path), str(target))
+        refs = Path(self.build_lib, *REFERENCES_PKG_DIR)
+        shutil.rmtree(refs, ignore_errors=True)
+        for path in sorted(REFERENCES_SRC.glob("*.yaml")):
+            self.mkpath(str(refs))
+            self.copy_file(str(path), str(refs / path.name))
 
 
 setup(cmdclass={"build_py": build_py_with_tasks})

@@ -50,6 +50,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subsample", type=positive_int, default=None, metavar="N",
                    help="deterministic random N samples per task (seeded by --seed)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--permute-options", default=None, metavar="cyclic|N",
+                   help="re-ask each multiple-choice question with its options rotated "
+                        "(cyclic) or in N seeded permutations; reports consistent accuracy, "
+                        "flip rate and position bias (docs/robustness.md)")
     p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
     p.add_argument("--include-path", type=Path, action="append", default=[],
                    help="an extra folder of task YAML files (repeatable)")
@@ -93,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, default=None, metavar="DIR",
                    help="also write a static HTML site (tables, plots, sample browser) here")
     p.add_argument("--references", type=Path, default=None, metavar="FILE",
-                   help="YAML of numbers reported in papers, shown apart and marked as such")
+                   help="YAML of numbers reported in papers, shown apart and marked as such "
+                        "(added to the shipped HealthGPT paper tables)")
+    p.add_argument("--no-shipped-references", action="store_true",
+                   help="leave out the paper numbers healthbench ships (references/*.yaml)")
     p.add_argument("--max-samples", type=int, default=300,
                    help="samples per run and task in the HTML sample browser (default 300)")
     p = sub.add_parser("compare", help="paired comparison of two runs: the CI regression gate "
@@ -119,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from healthbench.run.lmeval import split_task_names
     from healthbench.models.base import parse_model_args
     from healthbench.run.runner import RunSettings
+    from healthbench.scoring.robustness import parse_permutations
     from healthbench.taskconfig.index import TaskIndex
 
     names, lmeval_tasks = split_task_names(t.strip() for t in args.tasks.split(",") if t.strip())
@@ -161,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         lmeval_allow_task_code=args.allow_task_code, lmeval_allow_download=args.allow_download,
         judge=args.judge, judge_args=parse_model_args(args.judge_args),
         judge_cache=args.judge_cache,
+        permute_options=parse_permutations(args.permute_options, "--permute-options"),
         settings=RunSettings(batch_size=batch_size, workers=args.workers,
                              progress=not args.no_progress and sys.stderr.isatty()),
     )

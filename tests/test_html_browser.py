@@ -8,7 +8,8 @@ stay on the local disk. A screenshot is written to the test's folder.
 
 Identity and random runs of the bundled reconstruction sample (an image-output task) feed a second
 site: each card shows the sample's input | output | reference strip, copied into ``strips/``.
-Both sites get one bar chart with interval whiskers per per-group table.
+Both sites get one bar chart with interval whiskers per per-group table. A third site (a random
+run of the likelihood-scored sample, every option rotation) shows the reliability diagram.
 """
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ def gen_site(tmp_path_factory: pytest.TempPathFactory, sample_data_root: Path) -
         evaluate(RunSpec(model=model, model_args={}, tasks=task, data_root=sample_data_root,
                          output_path=results, run_id=run_id))
     out = results.parent / "site"
-    write_leaderboard(results, results.parent / "leaderboard.md", html=out)
+    write_leaderboard(results, results.parent / "leaderboard.md", html=out,
+                      shipped_references=False)  # only these two runs' charts on the page
     return out
 
 
@@ -205,16 +207,19 @@ def _check_charts(page) -> None:
     assert page.locator("svg.plot").count() == n_groups
     assert page.locator("details:has(table.groups) > figure.plot-box > svg.plot").count() == \
         n_groups
-    plots = page.eval_on_selector_all("svg.plot", """svgs => svgs.map(svg => ({
-        bars: svg.querySelectorAll("rect > title").length,
+    # run bars carry an interval; paper bars (the shipped references, "† paper") have none
+    plots = page.eval_on_selector_all("svg.plot", """svgs => svgs.map(svg => {
+        const titled = Array.from(svg.querySelectorAll("rect")).filter(r => r.querySelector("title"));
+        const runs = titled.filter(r => !r.querySelector("title").textContent.includes("†"));
+        return {bars: titled.length, run_bars: runs.length,
         whiskers: Array.from(svg.querySelectorAll("path.whisker")).map(p => {
           const box = p.getBBox(); return [box.x, box.width, box.height]; }),
-        bars_x: Array.from(svg.querySelectorAll("rect")).filter(r => r.querySelector("title"))
-          .map(r => [r.x.baseVal.value, r.width.baseVal.value]),
-        width: svg.getBoundingClientRect().width}))""")
+        bars_x: runs.map(r => [r.x.baseVal.value, r.width.baseVal.value]),
+        width: svg.getBoundingClientRect().width}; })""")
+    assert any(plot["run_bars"] for plot in plots)
     for plot in plots:
         assert plot["bars"] > 0 and plot["width"] > 0
-        assert len(plot["whiskers"]) == plot["bars"]  # every run bar has its interval
+        assert len(plot["whiskers"]) == plot["run_bars"]  # every run bar has its interval
         for (wx, ww, _), (bx, bw) in zip(plot["whiskers"], plot["bars_x"]):
             assert bx <= wx + ww / 2 <= bx + bw  # each whisker is centred on its bar
 
@@ -255,3 +260,43 @@ def test_generation_strips_load_from_the_site_folder(gen_page_and_requests, gen_
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "strips.png")
+
+
+@pytest.fixture(scope="module")
+def calib_site(tmp_path_factory: pytest.TempPathFactory, sample_data_root: Path) -> Path:
+    """A random run of the likelihood-scored OmniMedVQA sample, asked in every rotation of its
+    options: a calibration block (reliability diagram) and a robustness block per run."""
+    results = tmp_path_factory.mktemp("browser_calib") / "results"
+    task = TaskIndex.build().resolve(["omnimedvqa_sample_likelihood"])
+    evaluate(RunSpec(model="random", model_args={}, tasks=task, data_root=sample_data_root,
+                     output_path=results, run_id="random_ll", permute_options="cyclic"))
+    out = results.parent / "site"
+    write_leaderboard(results, results.parent / "leaderboard.md", html=out)
+    return out
+
+
+def test_reliability_diagram_renders(browser, calib_site: Path) -> None:
+    import json
+
+    block = json.loads((calib_site.parent / "results" / "random_ll" / "results.json")
+                       .read_text())["tasks"]["omnimedvqa_sample_likelihood"]
+    bins = block["calibration"]["bins"]
+    with _open_page(browser, calib_site) as (page, requests):
+        assert page.locator("svg.reliability").count() == 1
+        drawn = page.eval_on_selector("svg.reliability", """svg => ({
+            width: svg.getBoundingClientRect().width,
+            bins: Array.from(svg.querySelectorAll("rect.bin")).map(r => {
+              const b = r.getBBox(); return [b.width, b.height, r.textContent]; }),
+            dots: svg.querySelectorAll("circle.mean").length,
+            diagonal: svg.querySelector("line.diagonal").getBBox().width})""")
+        assert drawn["width"] > 0 and drawn["diagonal"] > 0
+        assert len(drawn["bins"]) == drawn["dots"] == len(bins) > 1
+        for (width, height, tip), b in zip(drawn["bins"], bins):
+            assert width > 0 and f"n={b['n']}" in tip
+            assert (height > 0) == (b["accuracy"] > 0)
+        caption = page.locator("figure.reliability-box figcaption").text_content()
+        assert f"ECE {block['calibration']['ece']['value']:.3f}" in caption
+        cells = page.eval_on_selector_all("table.robustness tbody td",
+                                          "tds => tds.map(td => td.textContent)")
+        assert cells[:4] == ["random", "random_ll", "cyclic", "22"]
+        assert all(u.startswith(("file://", "data:")) for u in requests)

@@ -33,7 +33,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in SOURCES:
         if (REPO / name).exists():
             shutil.copy2(REPO / name, src / name)
-    for folder in ("healthbench", "tasks"):
+    for folder in ("healthbench", "tasks", "references"):
         shutil.copytree(REPO / folder, src / folder, ignore=IGNORE)
     out = root / "wheelhouse"
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -86,3 +86,12 @@ def test_installed_wheel_finds_its_builtin_tasks(wheel: Path, tmp_path: Path) ->
     assert BUILTIN_TASKS_DIR == REPO / "tasks"  # the checkout reads tasks/ itself
     repo_index = TaskIndex.build()
     assert counts == f"{len(repo_index.tasks)} {len(repo_index.groups)}"
+
+
+def test_wheel_ships_the_paper_references(wheel: Path) -> None:
+    """references/*.yaml (the default leaderboard's paper numbers) travel as
+    healthbench/_references/, byte for byte."""
+    repo = Path(__file__).resolve().parent.parent / "references"
+    with zipfile.ZipFile(wheel) as zf:
+        for path in sorted(repo.glob("*.yaml")):
+            assert zf.read(f"healthbench/_references/{path.name}") == path.read_bytes()

@@ -24,6 +24,8 @@ from typing import Any, Mapping
 from healthbench.core.version import __version__
 from healthbench.report.browser import Strips, Thumbnails, _json_for_script, sample_rows
 from healthbench.report.leaderboard import Leaderboard, Table, format_metric
+from healthbench.report.references import format_reference
+from healthbench.report.reliability import CSS as RELIABILITY_CSS, render_choice_reports
 from healthbench.report.runs import model_size, model_variant
 from healthbench.results.format import format_value
 from healthbench.results.schema import MetricInfo, MetricValue
@@ -47,6 +49,10 @@ def _td(text: str, sort: Any = None, cls: str = "") -> str:
 def _th(text: str, numeric: bool = False) -> str:
     kind = "num" if numeric else "text"
     return f'<th data-type="{kind}" tabindex="0" title="click to sort">{escape(text)}</th>'
+
+
+def _sort_key(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
 
 
 def _metric_td(metric: MetricValue | None, info: MetricInfo, n: int | None = None) -> str:
@@ -84,6 +90,7 @@ def render_table(table: Table) -> str:
         out.append('<p class="muted">No run of this task in the results folder.</p>')
     for key in keys:
         out.append(render_group_table(table, key))
+    out.append(render_choice_reports(table))  # option order, reliability diagrams (reliability.py)
     if table.references:
         out.append(render_references(table))
     return "\n".join(out)
@@ -133,7 +140,8 @@ def render_group_table(table: Table, key: str) -> str:
                     _td(entry.run.run_id) + "".join(cells) + "</tr>")
     for ref in refs:
         rows.append('<tr class="ref">' + _td(f"{ref.model} †") + _td("paper") + "".join(
-            _metric_td(MetricValue(ref.groups[key].get(v)), ref.info) for v in values) + "</tr>")
+            _td(format_reference(ref.groups[key].get(v), ref.info),
+                _sort_key(ref.groups[key].get(v)), "num") for v in values) + "</tr>")
     return (f'<details open><summary>By {escape(key)}</summary>{render_plot(table, key)}'
             f'<table class="sortable groups" data-key="{escape(key)}"><thead><tr>'
             f"{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
@@ -148,8 +156,7 @@ def render_references(table: Table) -> str:
                       f'referrerpolicy="no-referrer">{source}</a>')
         rows.append('<tr class="ref">' + _td(f"{ref.model} †") + _td(ref.variant or "–") +
                     _td(ref.size or "–") + _td(ref.metric) +
-                    _td(format_value(ref.value, percent=ref.info.percent), f"{ref.value:.6f}",
-                        "num") +
+                    _td(format_reference(ref.value, ref.info), _sort_key(ref.value), "num") +
                     _td("–" if ref.n is None else str(ref.n), ref.n or 0, "num") +
                     f"<td>{source}</td>" + _td(ref.protocol) + "</tr>")
     head = "".join(_th(h, h in ("overall", "n")) for h in
@@ -171,7 +178,8 @@ def render_page(board: Leaderboard, samples_json: str, n_samples: int) -> str:
                         "\n".join(render_table(t) for t in tables) + "</section>")
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return PAGE.format(
-        csp=CSP, css=CSS, js=JS, version=escape(__version__), generated=generated,
+        csp=CSP, css=CSS + RELIABILITY_CSS, js=JS, version=escape(__version__),
+        generated=generated,
         n_runs=len(board.runs), n_samples=n_samples, nav="".join(nav),
         sections="\n".join(sections) or '<p class="muted">No runs found.</p>',
         samples_json=samples_json)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from healthbench.report.references import Reference
+from healthbench.report.references import Reference, format_reference
 from healthbench.report.runs import Run, model_size, model_variant, suite_of
 from healthbench.results.format import format_value
 from healthbench.results.schema import RAW, GroupResult, MetricInfo, MetricValue, TaskResult
@@ -71,6 +71,7 @@ class Table:
         suffix = f"-{self.data_checksum.split(':')[-1][:8]}" if self.variant_of_task else ""
         suffix += f"-judge-{self.judge[:8]}" if self.judge else ""
         suffix += f"-protocol-{self.protocol}" if self.protocol else ""
+        suffix += "" if self.entries else f"-{self.metric}"  # paper numbers only: one per metric
         return f"{self.task}-v{self.version}{suffix}".replace(".", "_")
 
     @property
@@ -173,8 +174,11 @@ def build_leaderboard(runs: Sequence[Run], references: Sequence[Reference] = ())
                             entries=entries, judge=judge, protocol=protocol,
                             variant_of_task=len(per_version[(task, version)]) > 1))
     for ref in references:
-        homes = [t for t in tables if t.task == ref.task
+        homes = [t for t in tables if t.entries and t.task == ref.task
                  and (ref.task_version is None or ref.task_version == t.version)]
+        if not homes:  # no run of the task: one table of paper numbers per task and metric
+            homes = [t for t in tables if not t.entries and t.task == ref.task
+                     and t.metric == ref.metric and t.version == (ref.task_version or "?")]
         if not homes:
             home = Table(suite=ref.suite or ref.task, task=ref.task,
                          version=ref.task_version or "?", metric=ref.metric)
@@ -251,8 +255,7 @@ def render_group_table(table: Table, key: str) -> list[str]:
                      f"`{_cell(entry.run.run_id)}` | " + " | ".join(cells) + " |")
     for ref in refs:
         lines.append(f"| {_cell(ref.model)} † | paper | " + " | ".join(
-            format_value(ref.groups[key].get(v), percent=ref.info.percent) for v in values) +
-            " |")
+            format_reference(ref.groups[key].get(v), ref.info) for v in values) + " |")
     return lines + [""]
 
 
@@ -265,7 +268,7 @@ def render_references(table: Table) -> list[str]:
         source = f"[{_cell(ref.source)}]({ref.url})" if ref.url else _cell(ref.source)
         lines.append(f"| {_cell(ref.model)} † | {_cell(ref.variant or '–')} | "
                      f"{_cell(ref.size or '–')} | {ref.metric} | "
-                     f"{format_value(ref.value, percent=ref.info.percent)} | "
+                     f"{format_reference(ref.value, ref.info)} | "
                      f"{ref.n if ref.n is not None else '–'} | {source} | "
                      f"{_cell(ref.protocol)} |")
     return lines + [""]

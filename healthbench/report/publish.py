@@ -8,15 +8,21 @@ from typing import Any
 
 from healthbench.report.html import write_site
 from healthbench.report.leaderboard import build_leaderboard, render_markdown
-from healthbench.report.references import load_references
+from healthbench.report.references import load_references, shipped_reference_files
 from healthbench.report.runs import load_runs
 from healthbench.results.samples import atomic_write_text
 
 
 def write_leaderboard(results_dir: Path, out: Path, html: Path | None = None,
-                      references: Path | None = None, max_samples: int = 300) -> Path:
-    """Write leaderboard.md (and the HTML site when ``html`` is given); returns ``out``."""
-    refs = load_references(references) if references is not None else []
+                      references: Path | None = None, max_samples: int = 300,
+                      shipped_references: bool = True) -> Path:
+    """Write leaderboard.md (and the HTML site when ``html`` is given); returns ``out``.
+
+    Paper numbers: the files healthbench ships (``references/*.yaml``, the HealthGPT paper's
+    tables) unless ``shipped_references`` is False, plus the user's ``references`` file."""
+    files = shipped_reference_files() if shipped_references else []
+    files += [Path(references)] if references is not None else []
+    refs = [ref for path in files for ref in load_references(path)]
     board = build_leaderboard(load_runs(results_dir), refs)
     atomic_write_text(out, render_markdown(board))
     if html is not None:
@@ -25,7 +31,8 @@ def write_leaderboard(results_dir: Path, out: Path, html: Path | None = None,
 
 
 def main(args: Any) -> int:
-    """``healthbench leaderboard RESULTS [--out FILE] [--html DIR] [--references FILE]``."""
+    """``healthbench leaderboard RESULTS [--out FILE] [--html DIR] [--references FILE]
+    [--no-shipped-references]``."""
     if not Path(args.results).is_dir():
         raise FileNotFoundError(f"{args.results}: no results folder")
     html = getattr(args, "html", None)
@@ -33,6 +40,7 @@ def main(args: Any) -> int:
         raise ValueError(f"--max-samples: expected a count >= 0, got {args.max_samples}")
     out = write_leaderboard(args.results, args.out, html=html,
                             references=getattr(args, "references", None),
-                            max_samples=getattr(args, "max_samples", 300))
+                            max_samples=getattr(args, "max_samples", 300),
+                            shipped_references=not getattr(args, "no_shipped_references", False))
     print(f"wrote {out}" + (f" and {Path(html) / 'index.html'}" if html else ""))
     return 0

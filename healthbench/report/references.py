@@ -22,6 +22,12 @@ scorer, not reproduced here. The file looks like::
 Values are stored as fractions for percent and fraction units, like results.json, and shown as %;
 a ``raw`` value is stored and shown in its own unit. The unit is the file's declaration, never
 guessed from the metric's name: most papers print percentages, so that is the default.
+
+``value`` may be left out when ``groups`` are given (a paper that prints per-group numbers only).
+
+The files shipped with healthbench (``references/*.yaml`` in the repository, copied into the
+package as ``healthbench/_references`` by setup.py) are what the default leaderboard shows:
+``shipped_reference_files()``.
 """
 from __future__ import annotations
 
@@ -33,8 +39,9 @@ import yaml
 
 from healthbench.results.schema import MetricInfo
 
-REQUIRED = ("model", "task", "metric", "value", "source", "protocol")
-OPTIONAL = ("task_version", "unit", "groups", "variant", "size", "n", "url", "suite", "note")
+REQUIRED = ("model", "task", "metric", "source", "protocol")
+OPTIONAL = ("value", "task_version", "unit", "groups", "variant", "size", "n", "url", "suite",
+            "note")
 UNITS = ("percent", "fraction", "raw")
 
 
@@ -47,7 +54,7 @@ class Reference:
     model: str
     task: str
     metric: str
-    value: float
+    value: float | None
     source: str
     protocol: str
     task_version: str | None = None
@@ -85,6 +92,8 @@ def _parse(entry: Any, where: str) -> Reference:
     if not isinstance(entry, dict):
         raise ReferenceError(f"{where}: expected a mapping")
     missing = [key for key in REQUIRED if entry.get(key) in (None, "")]
+    if entry.get("value") is None and not entry.get("groups"):
+        missing.append("value (or groups)")
     if missing:
         raise ReferenceError(f"{where}: missing {', '.join(missing)} (a reference needs its "
                              "source and protocol)")
@@ -118,9 +127,38 @@ def _parse(entry: Any, where: str) -> Reference:
         raise ReferenceError(f"{where}.url: expected an http(s) address, got {url!r}")
     return Reference(
         model=str(entry["model"]), task=str(entry["task"]), metric=metric,
-        value=number(entry["value"], "value"), source=str(entry["source"]),
+        value=None if entry.get("value") is None else number(entry["value"], "value"),
+        source=str(entry["source"]),
         protocol=str(entry["protocol"]),
         task_version=None if entry.get("task_version") is None else str(entry["task_version"]),
         groups=groups, variant=str(entry.get("variant") or ""), size=str(entry.get("size") or ""),
         n=n, url=url, suite=None if entry.get("suite") is None else str(entry["suite"]),
         note=str(entry.get("note") or ""), unit=unit)
+
+
+def _shipped_dir() -> Path:
+    """The packaged copy (``healthbench/_references``, made by setup.py from ``references/``) if
+    there is one, else the repository's top-level ``references/`` (editable install, checkout)."""
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "_references"
+    return packaged if packaged.is_dir() else package.parent / "references"
+
+
+def shipped_reference_files() -> list[Path]:
+    """The references files healthbench ships (the HealthGPT paper's tables), sorted."""
+    folder = _shipped_dir()
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def format_reference(value: float | None, info: MetricInfo) -> str:
+    """A paper number as printed: the metric's usual digits, or two where the paper printed two
+    (SSIM 71.09 stays 71.09; accuracy 73.7 stays 73.7). The scale is the reference's declared
+    unit (``info``), never guessed from the metric's name."""
+    if value is None:
+        return "–"
+    scale = 100.0 if info.percent else 1.0
+    shown = value * scale
+    digits = 1 if scale == 100.0 else 2
+    if round(shown, digits) != round(shown, 2):
+        digits = 2
+    return f"{shown:.{digits}f}"

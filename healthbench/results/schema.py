@@ -175,6 +175,11 @@ class TaskResult:
     judge: dict[str, Any] | None = None  # llm_judge tasks: the judge's identity and counts
     #: the seeds this task used: subsample, bootstrap and each metric's official fallback
     seeds: dict[str, Any] | None = None
+    #: option-order robustness (``--permute-options``: the orders asked and their summary) and
+    #: calibration of likelihood-scored tasks (docs/robustness.md)
+    permutations: Any = None
+    robustness: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def info(self, metric: str) -> MetricInfo:
@@ -220,7 +225,8 @@ class TaskResult:
                          for key, groups in self.groups.items()}
         out["macro"] = {key: {k: v.to_json() for k, v in metrics.items()}
                         for key, metrics in self.macro.items()}
-        for key in ("seeds", "engine", "seconds", "judge"):
+        for key in ("seeds", "permutations", "robustness", "calibration", "engine", "seconds",
+                    "judge"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return {**out, **self.extra}
@@ -253,6 +259,8 @@ class TaskResult:
             group_by=[str(k) for k in data.get("group_by") or []], n_total=data.get("n_total"),
             groups=groups, macro=macro, engine=engine, seconds=data.get("seconds"),
             judge=data.get("judge") or None, seeds=data.get("seeds"),
+            permutations=data.get("permutations"), robustness=data.get("robustness"),
+            calibration=data.get("calibration"),
             extra=_rest(data, _TASK_KEYS))
         declared = _mapping(data.get("metric_info") or {}, f"{where}.metric_info")
         names = list(declared) + [m for m in metrics if m not in declared]
@@ -263,7 +271,7 @@ class TaskResult:
 
 _TASK_KEYS = ("version", "protocol", "data_checksum", "data_files", "source", "output", "scorer", "group_by",
               "metric_info", "n", "n_errors", "n_total", "metrics", "groups", "macro", "engine",
-              "seconds", "judge", "seeds")
+              "seconds", "judge", "seeds", "permutations", "robustness", "calibration")
 
 
 # --- the run ---------------------------------------------------------------------------------

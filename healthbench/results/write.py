@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
+from healthbench.results.choice_tables import calibration_lines, robustness_lines
 from healthbench.core.names import require_inside
 from healthbench.results.format import format_value
 from healthbench.results.samples import atomic_write_text
@@ -101,6 +102,7 @@ def write_tables(run_dir: Path, results: Results) -> None:
             lines.append(_row(key, "**macro**", block.n, block.n_errors, block.macro[key],
                               block))
         lines.append("")
+        lines += robustness_lines(block.robustness) + calibration_lines(block.calibration)  # results/choice_tables.py
     atomic_write_text(run_dir / "tables.md", "\n".join(lines) + "\n")
 
 

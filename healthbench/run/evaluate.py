@@ -19,6 +19,7 @@ from healthbench.scoring.aggregate import summarize_task
 from healthbench.core.catalog import METRICS, MODELS
 from healthbench.core.names import check_name, require_inside
 from healthbench.data.bulk import gc_paused
+from healthbench.run import choice_reports
 from healthbench.run.prepare import ensure_sample_data, load_task_data, subsample_items
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
@@ -62,6 +63,9 @@ class RunSpec:
     judge: str | None = None
     judge_args: dict[str, Any] = field(default_factory=dict)
     judge_cache: Path | None = None
+    # Re-ask multiple-choice questions in other option orders: "cyclic" or N (overrides each
+    # task's ``permutations:``); see healthbench/run/choice_reports.py
+    permute_options: str | int | None = None
 
 
 def default_run_id(model: str) -> str:
@@ -211,6 +215,7 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
             built = build_metrics(task)
             rebuild = metric_records(task, built)
             metrics = bind_judge(built, judge)
+            items, choices = choice_reports.plan(task, items, spec.permute_options, spec.seed)
             samples_path = require_inside(run_dir, run_dir / task.name / "samples.jsonl")
             records = run_task(task, model, metrics, items, samples_path, spec.settings)
             if rank != 0:
@@ -225,17 +230,21 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
                              for m in metrics},
                 seeds={"subsample": seeds["subsample"], "bootstrap": spec.seed,
                        "official_fallback": fallback_seeds(task)},
-                n_total=len(records), extra={"samples_file": samples_stamp(samples_path)})
+                permutations=choices.permutations,
+                extra={"samples_file": samples_stamp(samples_path)})
             earlier = current_block(previous, results, task.name, described)
             if earlier is not None:  # a resume with nothing new: results.json already says it
                 results.tasks[task.name] = earlier
                 reused += 1
                 continue
+            records, choice_blocks = choices.report(records, spec.seed)  # original order only
             summary = TaskResult.from_summary(
                 summarize_task(metrics, records, task.group_by, spec.seed))
             results.tasks[task.name] = replace(
-                described, n=summary.n, n_errors=summary.n_errors, metrics=summary.metrics,
-                groups=summary.groups, macro=summary.macro,
+                described, n=summary.n, n_errors=summary.n_errors, n_total=summary.n_total,
+                metrics=summary.metrics, groups=summary.groups, macro=summary.macro,
+                robustness=choice_blocks.get("robustness"),
+                calibration=choice_blocks.get("calibration"),
                 seconds=round(time.perf_counter() - t0, 2),
                 judge=judge_summary(metrics, records, judge))
             results.ended = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -81,7 +81,7 @@ def current_block(previous: Results | None, results: Results, task: str,
                   described: TaskResult) -> TaskResult | None:
     """The earlier ``tasks.<task>`` block when aggregating again would reproduce it: same
     harness (version and git sha), seed, limit and subsample, same task inputs (version,
-    protocol, data checksum, group_by, metrics, seeds, sample count) and samples.jsonl untouched
+    protocol, data checksum, group_by, metrics, seeds, option orders) and samples.jsonl untouched
     since (its stamp, ``samples_file``)."""
     if previous is None or described.extra.get("samples_file") is None:
         return None
@@ -98,4 +98,4 @@ def current_block(previous: Results | None, results: Results, task: str,
 
 #: The results.json keys of a task block that decide its numbers besides samples.jsonl.
 _TASK_INPUTS = ("version", "protocol", "data_checksum", "data_files", "source", "output",
-                "scorer", "group_by", "metric_info", "seeds", "n_total", "samples_file")
+                "scorer", "group_by", "metric_info", "seeds", "permutations", "samples_file")

@@ -23,6 +23,7 @@ A task file looks like::
     group_by: [modality, question_type]
     generation: {max_new_tokens: 16}
     protocol: strict                 # optional: the named scoring protocol (see below)
+    permutations: cyclic             # optional: re-ask in other option orders (cyclic | N)
 
 ``protocol`` names how a suite scores when several published scorers disagree (``strict``,
 ``llava-med``, ``medevalkit`` for the medical VQA suites; ``llava-rad``, ``unix`` … for MIMIC-CXR).
@@ -94,6 +95,9 @@ class TaskConfig:
     source: str = ""  # the YAML file it came from, for error messages
     manifest: Mapping[str, Any] = field(default_factory=dict)
     protocol: str | None = None  # the named scoring protocol, None when the suite has one only
+    #: Re-ask multiple-choice questions in other option orders: "cyclic" or N seeded
+    #: permutations (healthbench.scoring.robustness); ``--permute-options`` overrides it.
+    permutations: str | int | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         "dataset": (dict,), "output": (str,), "scorer": (str,), "choice_template": (str,), "prompt": (dict, str),
         "extract": (dict, str), "metrics": (list,), "group_by": (list,),
         "generation": (dict,), "manifest": (dict,), "protocol": (str,),
+        "permutations": (str, int),
     }, required=("task", "version", "dataset", "output", "prompt", "metrics"))
     _check_safe(top["task"], f"{source}: key 'task'")
 
@@ -224,6 +229,11 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         top_p=float(gen.get("top_p", 1.0)),
         stop=tuple(str(s) for s in gen.get("stop", ())),
     )
+    permutations = top.get("permutations")
+    if permutations is not None and permutations != "cyclic" and (
+            isinstance(permutations, str) or permutations < 1):
+        raise check.fail("permutations", f"expected 'cyclic' or a positive number of "
+                         f"permutations, got {permutations!r}")
     config = TaskConfig(
         name=top["task"], version=str(top["version"]), dataset=dataset, output=top["output"],
         prompt=prompt, metrics=metrics, scorer=scorer, extract=extract,
@@ -231,7 +241,7 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         group_by=tuple(group_by), generation=generation,
         description=top.get("description", ""), source=source,
         manifest=dict(top.get("manifest") or {}),
-        protocol=top.get("protocol"),
+        protocol=top.get("protocol"), permutations=permutations,
     )
     _check_names(config, check)
     return config
