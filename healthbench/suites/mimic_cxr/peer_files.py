@@ -34,6 +34,7 @@ from typing import Any, Mapping
 
 from healthbench.core.catalog import LOADERS
 from healthbench.core.types import ImageSource, Sample, SampleError
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     DatasetMissingError,
     LoadedDataset,
@@ -87,6 +88,8 @@ def llava_rad_prompt(reason: Any) -> str:
 
 
 @LOADERS.register("llava_rad_findings")
+@declare_options(file=Option((str,)), split=Option((str,)), labeler=Option((str,)),
+                 labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
 def load_llava_rad_findings(root: Path, file: str = LLAVA_RAD_FILE, split: str = "test",
                             labeler: str = "chexpert_rules",
                             labeler_args: Mapping[str, Any] | None = None,
@@ -139,6 +142,8 @@ def _turn(messages: list[Any], role: str) -> str:
 
 
 @LOADERS.register("unix_test_data")
+@declare_options(file=Option((str,)), labeler=Option((str,)),
+                 labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
 def load_unix_test_data(root: Path, file: str = UNIX_FILE, labeler: str = "chexpert_rules",
                         labeler_args: Mapping[str, Any] | None = None,
                         keep_reference_text: bool = False) -> LoadedDataset:
