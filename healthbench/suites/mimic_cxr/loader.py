@@ -1,4 +1,5 @@
-"""MIMIC-CXR findings generation scored by CheXpert labels (benchmarks.md §4), two formats.
+"""MIMIC-CXR findings generation scored by CheXpert labels (the UniX and LLaVA-Rad protocols,
+protocols.py), two formats.
 
 **Official layout** (``format: mimic_cxr``): MIMIC-CXR-JPG with the MIMIC-CXR free-text reports
 unzipped into the same ``files/`` tree::
