@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from healthbench.scoring.base import Metric
 from healthbench.scoring.paired import compare_metric, holm, pair_records, stable_seed
-from healthbench.report.compare_report import (  # noqa: F401  (re-exported: the gate's names)
+from healthbench.report.compare_report import (
     OVERALL,
     Comparison,
     CompareReport,
