@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping
 
 from healthbench.core.catalog import LOADERS
 from healthbench.core.types import ImageSource, Sample, SampleError
+from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     DatasetMissingError,
     LoadedDataset,
@@ -131,6 +132,8 @@ def _llava_rad_row(root: Path, split: str, path: Path, n: int,
 
 
 @LOADERS.register("llava_rad_findings")
+@declare_options(file=Option((str,)), split=Option((str,)), labeler=Option((str,)),
+                 labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
 def load_llava_rad_findings(root: Path, file: str = LLAVA_RAD_FILE, split: str = "test",
                             labeler: str = "chexpert_rules",
                             labeler_args: Mapping[str, Any] | None = None,
@@ -170,6 +173,8 @@ def _unix_row(root: Path, path: Path, n: int, row: Any) -> tuple[Sample, str]:
 
 
 @LOADERS.register("unix_test_data")
+@declare_options(file=Option((str,)), labeler=Option((str,)),
+                 labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
 def load_unix_test_data(root: Path, file: str = UNIX_FILE, labeler: str = "chexpert_rules",
                         labeler_args: Mapping[str, Any] | None = None,
                         keep_reference_text: bool = False) -> LoadedDataset:
