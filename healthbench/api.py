@@ -1,11 +1,16 @@
 """``healthbench.evaluate``: the Python entry point for people who script, the same run as
 ``healthbench run`` / ``run_eval.py`` (results.json, samples.jsonl and tables.md are written to
-``output_path/run_id``), returning the results as they were written."""
+``output_path/run_id``), returning the results as they were written: a typed
+:class:`healthbench.results.schema.Results`, the same object ``healthbench.read_results`` gives
+for a run folder."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from healthbench.results.schema import Results
 
 
 def evaluate(model: str, tasks: Sequence[str], *, model_args: Mapping[str, Any] | str | None = None,
@@ -13,9 +18,9 @@ def evaluate(model: str, tasks: Sequence[str], *, model_args: Mapping[str, Any] 
              output_path: str | os.PathLike = "results", run_id: str | None = None,
              seed: int = 0, limit: int | None = None, subsample: int | None = None,
              batch_size: int | str = "auto", device: str | None = None,
-             include_paths: Sequence[str | os.PathLike] = ()) -> Any:
+             include_paths: Sequence[str | os.PathLike] = ()) -> Results:
     """Run ``model`` on ``tasks`` (task or group names, as ``--tasks`` takes them) and return
-    the run's results (``results.json`` read back through ``healthbench.results``).
+    the run's results, typed as results.json's schema (``results.tasks[name].metrics`` …).
 
     ``model_args`` is a mapping or the CLI's ``"k=v,k=v"`` text. ``data_root`` defaults to
     ``$HEALTHBENCH_DATA`` (then ``./data``), as on the command line. A run folder that exists
@@ -23,8 +28,7 @@ def evaluate(model: str, tasks: Sequence[str], *, model_args: Mapping[str, Any] 
     """
     from healthbench.data.paths import default_data_root
     from healthbench.models.base import parse_model_args
-    from healthbench.run.evaluate import RunSpec, default_run_id
-    from healthbench.run.evaluate import evaluate as run_evaluation
+    from healthbench.run.evaluate import RunSpec, default_run_id, evaluate_results
     from healthbench.run.runner import RunSettings
     from healthbench.taskconfig.index import TaskIndex
 
@@ -40,4 +44,4 @@ def evaluate(model: str, tasks: Sequence[str], *, model_args: Mapping[str, Any] 
                    seed=seed, limit=limit, subsample=subsample, device=device,
                    settings=RunSettings(batch_size=batch_size, progress=False),
                    command=f"healthbench.evaluate(model={model!r}, tasks={list(tasks)!r})")
-    return run_evaluation(spec)
+    return evaluate_results(spec)

@@ -32,7 +32,7 @@ _LOADERS_TARGETS = {
 LOADERS: Registry = Registry('dataset format', _LOADERS_TARGETS)
 
 _SAMPLE_BUILDERS_TARGETS = {
-    'mimic_cxr_sample': 'healthbench.suites.mimic_cxr.loader:build_mimic_cxr_sample',
+    'mimic_cxr_sample': 'healthbench.suites.mimic_cxr.samples:build_mimic_cxr_sample',
     'mmmu_med_sample': 'healthbench.suites.mmmu.loader:build_mmmu_med_sample',
     'omnimedvqa_sample': 'healthbench.suites.omnimedvqa.loader:build_omnimedvqa_sample',
     'pathvqa_sample': 'healthbench.suites.medvqa.samples:build_pathvqa_sample',

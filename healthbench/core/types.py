@@ -1,4 +1,5 @@
-"""The plain records that flow through healthbench (see design.md, "Data flow").
+"""The plain records that flow through healthbench (docs/architecture.md, "One sample, from
+YAML to leaderboard").
 
 Everything between stages is one of these frozen dataclasses, never a dict of dicts:
 
@@ -164,7 +165,7 @@ class Response:
 
 @dataclass(frozen=True)
 class SampleResult:
-    """One line of ``results/<run-id>/<task>/samples.jsonl`` (the contract in design.md)."""
+    """One line of ``results/<run-id>/<task>/samples.jsonl``: its fields are that file's schema."""
 
     id: str
     task: str

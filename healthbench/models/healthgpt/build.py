@@ -1,8 +1,8 @@
 """Assembling a HealthGPT from local files (released variants) or from a seed (tiny).
 
 Nothing is downloaded: every path is a local directory or file. The released recipe
-(healthgpt.md §1.2): base LLM → VQ tokens appended (M3, L14) → H-LoRA wrapped on the LLM's
-linears → CLIP tower → per-task weights loaded strictly → eval, one dtype.
+(DCDmllm/HealthGPT ``llava/demo/*.py``): base LLM → VQ tokens appended (M3, L14) → H-LoRA
+wrapped on the LLM's linears → CLIP tower → per-task weights loaded strictly → eval, one dtype.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reading the released HealthGPT weight files strictly (healthgpt.md §3.5).
+"""Reading the released HealthGPT weight files strictly (upstream reads them with
+``load_weights`` of DCDmllm/HealthGPT ``llava/demo/utils.py``, ``strict=False``).
 
 The released ``.bin`` files are plain ``torch.save`` state dicts written from upstream's PEFT
 wrapper, so their keys carry that nesting::

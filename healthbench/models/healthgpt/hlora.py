@@ -1,4 +1,5 @@
-"""H-LoRA: a linear layer plus a per-token soft mixture of low-rank experts (healthgpt.md §3).
+"""H-LoRA: a linear layer plus a per-token soft mixture of low-rank experts (DCDmllm/HealthGPT
+``llava/peft/tuners/lora.py``, ``Linear.forward``).
 
 For an input x (…, d_in), with n experts of rank t each (total rank R = n·t) and scaling
 s = α / t (the released code's convention, not the paper's Eq. 9)::

@@ -1,4 +1,4 @@
-"""From generated tokens to VQGAN indices (healthgpt.md §4).
+"""From generated tokens to VQGAN indices (DCDmllm/HealthGPT ``llava/demo/gen_infer.py``).
 
 The generation prompt ends with ``<start_index>``; the model is expected to emit exactly one
 image's worth of ``<idx_k>`` tokens (1024 for a 32×32 latent) and then ``<end_index>``.

@@ -1,4 +1,5 @@
-"""The three conversation formats of the released scripts, rendered exactly (healthgpt.md §2.5).
+"""The three conversation formats of the released scripts, rendered exactly (DCDmllm/HealthGPT
+``llava/conversation.py``: ``phi3_instruct``, ``phi4_instruct``, ``qwen_2``).
 
 A prompt is returned as text chunks with an image slot between consecutive chunks, the way
 upstream's ``tokenizer_image_token`` splits the rendered prompt on ``<image>``: the chunks are

@@ -1,4 +1,5 @@
-"""The released HealthGPT configurations (healthgpt.md §1.2, §3.2) and the tiny test one.
+"""The released HealthGPT configurations (the ``llava/demo/*.sh`` scripts of DCDmllm/HealthGPT)
+and the tiny test one.
 
 Every released configuration has s = α/t = 8 (t = per-expert rank). M3 is the only variant with
 released generation weights; L14 adds the VQ tokens to its vocabulary (like M3) but has no

@@ -1,6 +1,7 @@
 """Image preprocessing, CLIP features at the task's layer, and the visual projector.
 
-Hierarchical visual perception (healthgpt.md §2.2): comprehension reads CLIP hidden state -2
+Hierarchical visual perception (HealthGPT paper §5.1; ``com_vision_args`` / ``gen_vision_args``
+in DCDmllm/HealthGPT ``llava/demo/utils.py``): comprehension reads CLIP hidden state -2
 (output of the penultimate encoder block, "abstract" features), generation reads hidden state 1
 (output of the first block, "concrete" features). Only the blocks up to the needed layer are
 run, so generation pays for one CLIP block instead of 24. The CLS token is dropped: 576 patch

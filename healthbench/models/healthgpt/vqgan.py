@@ -1,4 +1,5 @@
-"""The VQGAN decoder that turns 1024 codebook indices into a 256×256 image (healthgpt.md §4).
+"""The VQGAN decoder that turns 1024 codebook indices into a 256×256 image (DCDmllm/HealthGPT
+``taming_transformers/idx2img.py``, ``ckpt/model.yaml``).
 
 Architecture of taming-transformers' GumbelVQ decoding path, parameter names kept so that the
 released checkpoint (``last.ckpt`` of "VQGAN OpenImages (f=8), 8192, GumbelQuantization", its

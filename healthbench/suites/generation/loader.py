@@ -32,7 +32,7 @@ from healthbench.data.paths import (LoadedDataset, UnsafePathError, require_dir,
 from healthbench.data.images import is_image_file, nifti_axial_depth
 from healthbench.core.types import ImageSource, Sample, SampleError
 
-#: The paper's own phrasings (healthgpt.md §2.5).
+#: The example instructions of the HealthGPT paper (arXiv 2502.09838) and its README.
 INSTRUCTIONS = {
     "reconstruction": "Reconstruct the image.",
     "super_resolution": "Could you improve the quality of this MRI image?",

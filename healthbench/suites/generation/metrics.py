@@ -3,7 +3,8 @@ reference, fully stated, so that SSIM/PSNR numbers mean one thing.
 
 Protocols (each recorded with its settings in results.json through the task's metric args):
 
-``healthgpt-8bit`` — the convention HealthGPT's tables appear to use (benchmarks.md §5.1):
+``healthgpt-8bit`` — the convention HealthGPT's Tables 2–3 (arXiv 2502.09838) appear to use
+  (their MSE and PSNR agree with 8-bit images and data range 255; the code is not published):
   the reference is rendered to 8 bits exactly as the model's input is (same window), both images
   are resized to ``size``×``size`` (default 256) with LANCZOS (as HealthGPT resizes its
   conditioning image), converted to grayscale with PIL's ITU-R 601-2 luma (``color: gray``,

@@ -1,10 +1,10 @@
 """CheXpert-label scoring of generated findings: the ``chexpert_labels`` extractor and F1 metrics.
 
-Protocol (UniX / LLaVA-Rad, benchmarks.md §4): the model writes findings; a labeler turns them
-into 14 codes (``parsed``); the reference codes (``target["labels"]``) come from the same labeler
-on the reference findings, or from ``mimic-cxr-2.0.0-chexpert.csv`` (loader option). Codes are
-binarised with one uncertainty convention, identically on both sides, and F1 is computed over
-all reports:
+Protocol (UniX, ZrH42/UniX ``eval/und_metrics/``; LLaVA-Rad, microsoft/LLaVA-Rad): the model
+writes findings; a labeler turns them into 14 codes (``parsed``); the reference codes
+(``target["labels"]``) come from the same labeler on the reference findings, or from
+``mimic-cxr-2.0.0-chexpert.csv`` (loader option). Codes are binarised with one uncertainty
+convention, identically on both sides, and F1 is computed over all reports:
 
 * micro-F1 = 2·TP / (2·TP + FP + FN) pooled over every (report, label) cell;
 * macro-F1 = mean over labels of the per-label F1, a label with no positive in either the

@@ -30,7 +30,7 @@ as empty text and keeps the row.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from healthbench.core.catalog import LOADERS
 from healthbench.core.types import ImageSource, Sample, SampleError
@@ -51,6 +51,11 @@ UNIX_FILE = "test_data.json"
 LLAVA_RAD_VIEWS = ("AP", "PA")
 
 
+#: Turns one row of a peer file into (sample, prepared reference text); None for a row the peer
+#: itself leaves out; ValueError or UnsafePathError for a row the peer would crash on.
+RowReader = Callable[[Path, int, Any], "tuple[Sample, str] | None"]
+
+
 def _json_rows(root: Path, file: str, what: str) -> tuple[Path, list[Any] | SampleError]:
     """The file's rows, or one file-level SampleError when it is not a JSON list."""
     require_dir(root, what, f"{root}/{file} next to MIMIC-CXR-JPG's files/ folder")
@@ -69,10 +74,24 @@ def _json_rows(root: Path, file: str, what: str) -> tuple[Path, list[Any] | Samp
     return path, rows
 
 
-def _finish(path: Path, done: list[tuple[int, Sample | SampleError]],
-            pending: list[tuple[int, Sample, str]], labeler: str,
-            labeler_args: Mapping[str, Any] | None, keep_text: bool) -> LoadedDataset:
-    """Label the (already prepared) reference texts in one batch, in file order."""
+def _load_rows(root: Path, file: str, what: str, read_row: RowReader, labeler: str,
+               labeler_args: Mapping[str, Any] | None, keep_text: bool) -> LoadedDataset:
+    """The row loop both peer files share: each row through ``read_row``, a bad row becomes a
+    SampleError naming file and row, then the references are labelled in one batch, in file
+    order."""
+    path, rows = _json_rows(root, file, what)
+    if isinstance(rows, SampleError):
+        return LoadedDataset(items=[rows], files=[path])
+    done: list[tuple[int, Sample | SampleError]] = []
+    pending: list[tuple[int, Sample, str]] = []
+    for n, row in enumerate(rows):
+        try:
+            read = read_row(path, n, row)
+        except (ValueError, UnsafePathError) as exc:
+            done.append((n, SampleError(f"{path.stem}/{n}", f"{path} row {n}", str(exc))))
+            continue
+        if read is not None:
+            pending.append((n, *read))
     labelled = _attach_labeler_labels([(s, t) for _, s, t in pending], labeler, labeler_args,
                                       None, keep_text)
     done.extend((n, item) for (n, _, _), item in zip(pending, labelled))
@@ -87,6 +106,31 @@ def llava_rad_prompt(reason: Any) -> str:
     return "Provide a description of the findings in the radiology image."
 
 
+def _llava_rad_row(root: Path, split: str, path: Path, n: int,
+                   row: Any) -> tuple[Sample, str] | None:
+    """One row of LLaVA-Rad's file, kept as its test loader keeps it."""
+    if not isinstance(row, Mapping):
+        raise ValueError("row is not an object")
+    turns = row.get("conversations")
+    if not (isinstance(turns, list) and len(turns) > 1 and isinstance(turns[1], Mapping)):
+        raise ValueError("row needs conversations[0] (prompt) and [1] (findings)")
+    if split == "test" and row.get("generate_method") != "rule-based":
+        return None  # LLaVA-Rad's test loader keeps rule-based extractions only
+    findings = turns[1].get("value")
+    if not isinstance(findings, str) or row.get("view") not in LLAVA_RAD_VIEWS:
+        return None  # no findings, or not a frontal view: not in LLaVA-Rad's test set
+    image = row.get("image")
+    if not isinstance(image, str) or not image:
+        raise ValueError("missing 'image'")
+    image = image[len("mimic/"):] if image.startswith("mimic/") else image
+    source = ImageSource(path=resolve_inside(root, image, f"{path} row {n}"))
+    raw_id = row.get("id")
+    sample = Sample(id=str(raw_id) if raw_id not in (None, "") else f"{path.stem}/{n}",
+                    question=llava_rad_prompt(row.get("reason")), images=(source,),
+                    meta={"view_position": row.get("view"), "source_file": path.name})
+    return sample, prepare_text(findings, "llava-rad")
+
+
 @LOADERS.register("llava_rad_findings")
 @declare_options(file=Option((str,)), split=Option((str,)), labeler=Option((str,)),
                  labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
@@ -95,39 +139,9 @@ def load_llava_rad_findings(root: Path, file: str = LLAVA_RAD_FILE, split: str =
                             labeler_args: Mapping[str, Any] | None = None,
                             keep_reference_text: bool = False) -> LoadedDataset:
     """LLaVA-Rad's curated findings file: its test selection, its prompts, verbatim findings."""
-    path, rows = _json_rows(root, file, "LLaVA-Rad MIMIC-CXR findings file")
-    if isinstance(rows, SampleError):
-        return LoadedDataset(items=[rows], files=[path])
-    done: list[tuple[int, Sample | SampleError]] = []
-    pending: list[tuple[int, Sample, str]] = []
-    for n, row in enumerate(rows):
-        where = f"{path} row {n}"
-        try:
-            if not isinstance(row, Mapping):
-                raise ValueError("row is not an object")
-            turns = row.get("conversations")
-            if not (isinstance(turns, list) and len(turns) > 1
-                    and isinstance(turns[1], Mapping)):
-                raise ValueError("row needs conversations[0] (prompt) and [1] (findings)")
-            if split == "test" and row.get("generate_method") != "rule-based":
-                continue  # LLaVA-Rad's test loader keeps rule-based extractions only
-            findings = turns[1].get("value")
-            if not isinstance(findings, str) or row.get("view") not in LLAVA_RAD_VIEWS:
-                continue  # no findings, or not a frontal view: not in LLaVA-Rad's test set
-            image = row.get("image")
-            if not isinstance(image, str) or not image:
-                raise ValueError("missing 'image'")
-            image = image[len("mimic/"):] if image.startswith("mimic/") else image
-            source = ImageSource(path=resolve_inside(root, image, where))
-        except (ValueError, UnsafePathError) as exc:
-            done.append((n, SampleError(f"{path.stem}/{n}", where, str(exc))))
-            continue
-        raw_id = row.get("id")
-        sample = Sample(id=str(raw_id) if raw_id not in (None, "") else f"{path.stem}/{n}",
-                        question=llava_rad_prompt(row.get("reason")), images=(source,),
-                        meta={"view_position": row.get("view"), "source_file": path.name})
-        pending.append((n, sample, prepare_text(findings, "llava-rad")))
-    return _finish(path, done, pending, labeler, labeler_args, keep_reference_text)
+    return _load_rows(root, file, "LLaVA-Rad MIMIC-CXR findings file",
+                      lambda path, n, row: _llava_rad_row(root, split, path, n, row),
+                      labeler, labeler_args, keep_reference_text)
 
 
 def _turn(messages: list[Any], role: str) -> str:
@@ -141,6 +155,23 @@ def _turn(messages: list[Any], role: str) -> str:
     raise ValueError(f"no {role} turn in 'messages'")
 
 
+def _unix_row(root: Path, path: Path, n: int, row: Any) -> tuple[Sample, str]:
+    """One row of UniX's test_data.json, read as UniX's ``eval/base/dataset.py`` reads it."""
+    if not isinstance(row, Mapping) or not isinstance(row.get("messages"), list):
+        raise ValueError("row needs 'messages' (user and assistant turns)")
+    prompt = _turn(row["messages"], "user").replace("<image>", "")
+    reference = _turn(row["messages"], "assistant")
+    images = row.get("images")
+    if not (isinstance(images, list) and images and isinstance(images[0], str)):
+        raise ValueError("row needs 'images' with a relative image path")
+    source = ImageSource(path=resolve_inside(root, images[0], f"{path} row {n}"))
+    if not reference.strip():
+        raise ValueError("empty reference (UniX's metric script drops such rows)")
+    sample = Sample(id=f"{path.stem}/{n}", question=prompt, images=(source,),
+                    meta={"image": images[0], "source_file": path.name})
+    return sample, prepare_text(reference, "unix")
+
+
 @LOADERS.register("unix_test_data")
 @declare_options(file=Option((str,)), labeler=Option((str,)),
                  labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
@@ -149,28 +180,6 @@ def load_unix_test_data(root: Path, file: str = UNIX_FILE, labeler: str = "chexp
                         keep_reference_text: bool = False) -> LoadedDataset:
     """UniX's test_data.json: per-row prompts, references labelled verbatim (prefix kept),
     stripped and cut to 512 characters as UniX cuts both sides."""
-    path, rows = _json_rows(root, file, "UniX test_data.json")
-    if isinstance(rows, SampleError):
-        return LoadedDataset(items=[rows], files=[path])
-    done: list[tuple[int, Sample | SampleError]] = []
-    pending: list[tuple[int, Sample, str]] = []
-    for n, row in enumerate(rows):
-        where = f"{path} row {n}"
-        try:
-            if not isinstance(row, Mapping) or not isinstance(row.get("messages"), list):
-                raise ValueError("row needs 'messages' (user and assistant turns)")
-            prompt = _turn(row["messages"], "user").replace("<image>", "")
-            reference = _turn(row["messages"], "assistant")
-            images = row.get("images")
-            if not (isinstance(images, list) and images and isinstance(images[0], str)):
-                raise ValueError("row needs 'images' with a relative image path")
-            source = ImageSource(path=resolve_inside(root, images[0], where))
-            if not reference.strip():
-                raise ValueError("empty reference (UniX's metric script drops such rows)")
-        except (ValueError, UnsafePathError) as exc:
-            done.append((n, SampleError(f"{path.stem}/{n}", where, str(exc))))
-            continue
-        sample = Sample(id=f"{path.stem}/{n}", question=prompt, images=(source,),
-                        meta={"image": images[0], "source_file": path.name})
-        pending.append((n, sample, prepare_text(reference, "unix")))
-    return _finish(path, done, pending, labeler, labeler_args, keep_reference_text)
+    return _load_rows(root, file, "UniX test_data.json",
+                      lambda path, n, row: _unix_row(root, path, n, row),
+                      labeler, labeler_args, keep_reference_text)

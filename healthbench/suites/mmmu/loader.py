@@ -1,4 +1,4 @@
-"""MMMU, Health & Medicine discipline, from the Hub's parquet files (benchmarks.md §2).
+"""MMMU, Health & Medicine discipline, from the Hub's parquet files (``MMMU/MMMU``).
 
 Layout (the ``MMMU/MMMU`` dataset repo as downloaded, one folder per subject)::
 

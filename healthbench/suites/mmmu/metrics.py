@@ -1,13 +1,13 @@
 """MMMU answer parsing and scoring, reimplemented to agree with the official scorer.
 
-The official code (``MMMU-Benchmark/MMMU``, ``mmmu/utils/eval_utils.py``; benchmarks.md §2.4)
+The official code (``MMMU-Benchmark/MMMU``, ``mmmu/utils/eval_utils.py``)
 parses a multiple-choice response in three passes — ``(A)``-style brackets, then a bare letter
 between spaces, then (only for responses longer than five words) the option text — and, when all
 three find nothing, picks a letter with ``random.choice`` from a module-level ``random.seed(42)``
 stream. Open answers are cut to their "key" tails and expanded with the numbers they contain;
 a gold string is correct if it is a substring of any prediction, a gold number if it equals one.
 
-Here the parsing is the same, step for step, with one difference of policy (design.md): the
+Here the parsing is the same, step for step, with one difference of policy (docs/metrics.md): the
 extractor never guesses. An unparseable multiple-choice response is ``UNPARSED`` and counts as
 wrong under ``mmmu_accuracy`` (the default), and its rate is the ``parse_failure`` metric.
 ``mmmu_accuracy`` with ``mode: official`` gives such a response a random letter, as the official

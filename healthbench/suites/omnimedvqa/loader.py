@@ -1,4 +1,4 @@
-"""OmniMedVQA in its official layout (benchmarks.md §1), and the bundled sample built in it.
+"""OmniMedVQA (arXiv 2402.09181) in its official layout, and the bundled sample built in it.
 
 Layout (as unzipped)::
 
@@ -61,7 +61,7 @@ MODALITY_NAMES: dict[str, str] = {
     "Colposcopy": "Colposcopy",
 }
 CANONICAL_MODALITIES = ("CT", "MR", "X-Ray", "US", "Dermoscopy", "Fundus", "OCT", "Microscopy")
-#: The benchmark's other four modalities (benchmarks.md §1.4), kept under their own names.
+#: The other four of the benchmark's 12 modalities (OmniMedVQA paper), kept under their own names.
 OTHER_MODALITIES = ("Endoscopy", "Digital Photography", "Infrared Reflectance Imaging",
                     "Colposcopy")
 

@@ -1,4 +1,4 @@
-"""PMC-MI-Bench (M3LLM, arXiv 2511.22232) in its official layout (benchmarks.md §3).
+"""PMC-MI-Bench (M3LLM, arXiv 2511.22232) in its official layout (franciszchen/M3LLM).
 
 Layout (the repo's ``benchmark/benchmark_data`` plus the released images)::
 
