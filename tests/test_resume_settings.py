@@ -150,3 +150,24 @@ def test_a_run_json_from_before_these_checks_resumes_with_a_warning(tmp_path: Pa
     assert "predates the resume checks" in caplog.text and "toy" in caplog.text
     assert len(lines(tmp_path)) == N
     assert json.loads(path.read_text())["samples"]["model_seed"] == 1  # recorded from now on
+
+
+def test_changed_data_is_refused(tmp_path: Path, capsys) -> None:
+    setup_tasks(tmp_path)
+    assert run(tmp_path) == 0
+    interrupt(tmp_path)
+    qa = tmp_path / "data" / "OmniMedVQA" / "QA_information" / "Open-access" / "Toy.json"
+    qa.write_text(qa.read_text().replace("Which modality?", "Which imaging modality?"))
+    assert "task toy data checksum (the dataset files changed) 'sha256:" in refused(tmp_path,
+                                                                                    capsys)
+
+
+def test_values_an_older_layout_did_not_record_are_not_compared() -> None:
+    from healthbench.run.sample_inputs import differences
+
+    earlier = {"tasks": {"t": {"protocol": None, "settings": {"prompt": "sha256:a"}}}}
+    now = {"model_seed": 1, "tasks": {"t": {"protocol": "strict", "limit": 3, "settings": {
+        "prompt": "sha256:b", "metrics": "sha256:c"}}}}
+    assert differences(earlier, now) == [
+        "task t protocol (task 'protocol:') None (now 'strict')",
+        "task t prompt settings in its YAML sha256:a (now sha256:b)"]

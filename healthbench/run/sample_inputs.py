@@ -123,9 +123,10 @@ def _show(value: Any) -> str:
 
 def differences(earlier: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """``earlier``/``now`` are run.json ``samples`` blocks; one phrase per value that differs,
-    ``"<what> <old> (now <new>)"``, for the run-level values and each task both record."""
+    ``"<what> <old> (now <new>)"``, for the run-level values and each task both record. A key
+    the earlier block lacks (written by an older layout) is not compared."""
     out = []
-    if earlier.get("model_seed") != now.get("model_seed"):
+    if "model_seed" in earlier and earlier["model_seed"] != now.get("model_seed"):
         out.append(f"{LABELS['model_seed']} {_show(earlier.get('model_seed'))} "
                    f"(now {_show(now.get('model_seed'))})")
     before_tasks = earlier.get("tasks") or {}
@@ -134,7 +135,7 @@ def differences(earlier: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
         if not isinstance(before, Mapping):
             continue
         changed = {key for key, value in inputs.items()
-                   if _plain(before.get(key)) != _plain(value)}
+                   if key in before and _plain(before[key]) != _plain(value)}
         # the version is checked with run.json's older keys; settings are named part by part;
         # the seed of a subsample or option orders that changed needs no phrase of its own
         changed -= {"version", "settings"} | {k for k, of in _SEED_OF.items() if of in changed}
@@ -144,7 +145,7 @@ def differences(earlier: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
                            f"(now {_show(value)})")
         old_settings = before.get("settings") or {}
         for part, digest in (inputs.get("settings") or {}).items():
-            if old_settings.get(part) != digest:
+            if part in old_settings and old_settings[part] != digest:
                 out.append(f"task {name} {part} settings in its YAML {old_settings.get(part)} "
                            f"(now {digest})")
     return out
