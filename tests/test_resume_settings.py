@@ -171,3 +171,19 @@ def test_values_an_older_layout_did_not_record_are_not_compared() -> None:
     assert differences(earlier, now) == [
         "task t protocol (task 'protocol:') None (now 'strict')",
         "task t prompt settings in its YAML sha256:a (now sha256:b)"]
+
+
+
+def test_another_seed_of_an_official_fallback_is_refused(tmp_path: Path, capsys) -> None:
+    # a metric taking a seed (MMMU's official random fallback) gets --seed; the model's seed is
+    # pinned, so the fallback's seed is the one difference
+    setup_tasks(tmp_path)
+    (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml("toy").replace(
+        "metrics: [{name: accuracy}, {name: parse_failure}]",
+        "metrics: [{name: mmmu_accuracy, args: {mode: official}}]"))
+    assert run(tmp_path, "--model-args", "seed=3", "--seed", "0") == 0
+    interrupt(tmp_path)
+    err = refused(tmp_path, capsys, "--model-args", "seed=3", "--seed", "1")
+    assert ('task toy official-fallback seeds (--seed or a task \'seed\') '
+            '{"metrics[0]:mmmu_accuracy": 0} (now {"metrics[0]:mmmu_accuracy": 1})') in err
+    assert "model seed" not in err and "settings in its YAML" not in err
