@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from healthbench.core.types import Sample, SampleError, SampleResult
 from healthbench.scoring.calibration import calibration_summary
-from healthbench.scoring.robustness import (expand, original_records, parse_permutations,
-                                            robustness_summary)
+from healthbench.run.sample_inputs import option_order_mode
+from healthbench.scoring.robustness import expand, original_records, robustness_summary
 from healthbench.taskconfig.prompts import render
 from healthbench.taskconfig.schema import TaskConfig
 
@@ -44,9 +44,8 @@ def plan(task: TaskConfig, items: Sequence[Sample | SampleError], permute_option
          seed: int) -> tuple[list[Sample | SampleError], ChoicePlan]:
     """The task's items plus their re-asked option orders (``permute_options`` from the command
     line wins over the task's ``permutations:``), and the plan that reports on them."""
-    mode = parse_permutations(permute_options if permute_options is not None
-                              else task.permutations, "--permute-options")
-    if mode is None or task.output != "text":
+    mode = option_order_mode(task, permute_options)
+    if mode is None:
         return list(items), ChoicePlan(task, None)
 
     def order_visible(original: Sample, permuted: Sample) -> bool:

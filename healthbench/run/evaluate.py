@@ -32,6 +32,7 @@ from healthbench.run.resume import (args_hash, check_identity, current_block, re
 from healthbench.results.schema import MetricInfo, ModelInfo, Results, TaskResult
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
+from healthbench.run.sample_inputs import judge_identity, task_inputs
 from healthbench.run.seeds import fallback_seeds, seeded_model_args, seeded_task
 from healthbench.taskconfig.schema import TaskConfig, with_protocol
 from healthbench.core.types import Sample, SampleError
@@ -149,6 +150,17 @@ def _load_all(spec: RunSpec
     return out
 
 
+def _sample_inputs(spec: RunSpec, prepared: Sequence[tuple[TaskConfig, Any, str, Any]],
+                   model_seed: Any) -> dict[str, Any]:
+    """What run.json records as deciding the stored samples (``run.sample_inputs``)."""
+    judge = judge_identity(spec.judge, public_args(spec.judge_args))
+    return {"model_seed": model_seed, "tasks": {
+        task.name: task_inputs(task, data_checksum=checksum, seed=spec.seed, limit=spec.limit,
+                               subsample=spec.subsample, permute_options=spec.permute_options,
+                               judge=judge)
+        for task, _, checksum, _ in prepared}}
+
+
 def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     """Run every task of ``spec``; returns the results.json payload as plain JSON values (the
     typed form: :func:`evaluate_results`)."""
@@ -178,13 +190,15 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
         declared = MODELS.get(spec.model).capabilities_for(spec.model_args)
         check_capabilities(frozenset(declared), spec.model, spec.tasks)
     prepared = _load_all(spec)
-    identity = check_identity(run_dir, spec.model, spec.model_args, spec.tasks)
     if model is None:
         model_args, seeds["model"] = seeded_model_args(MODELS.get(spec.model), spec.model_args,
                                                        spec.seed)
-        model = create_model(spec.model, model_args, device=local_device(spec.device))
     elif "seed" in spec.model_args:
         seeds["model"] = spec.model_args["seed"]
+    identity = check_identity(run_dir, spec.model, spec.model_args, spec.tasks,
+                              _sample_inputs(spec, prepared, seeds["model"]))
+    if model is None:
+        model = create_model(spec.model, model_args, device=local_device(spec.device))
     check_capabilities(model, spec.model, spec.tasks)
     if rank == 0:
         record_identity(run_dir, identity)

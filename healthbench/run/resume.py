@@ -1,24 +1,30 @@
 """What a run directory was made by, so that resuming never mixes two models' outputs.
 
-``<run-dir>/run.json`` records the model, a hash of its arguments and each task's version. A
-later command with the same run id resumes only if those agree; otherwise it stops with a clear
-message before anything runs. (Secrets are hashed together with the other arguments, never
-written.)
+``<run-dir>/run.json`` records the model, a hash of its arguments, each task's version and
+(``samples``) whatever else decides a stored sample: seeds, protocols, data, task settings,
+option orders, limit and subsample (``run.sample_inputs``). A later command with the same run id
+resumes only if those agree; otherwise it stops with a clear message before anything runs.
+(Secrets are hashed together with the other arguments, never written.)
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from healthbench.results.samples import atomic_write_text
 from healthbench.results.schema import Results, TaskResult, read_results
+from healthbench.run.sample_inputs import SAMPLE_INPUTS_VERSION, differences, unchecked
 from healthbench.taskconfig.schema import TaskConfig
+
+log = logging.getLogger("healthbench")
 
 
 class ResumeMismatchError(ValueError):
-    """The run directory holds outputs of another model, model args or task version."""
+    """The run directory holds outputs made with another model, other model args or other
+    settings that decide a stored sample (seed, protocol, task version or settings...)."""
 
 
 def args_hash(args: Mapping[str, Any]) -> str:
@@ -27,15 +33,25 @@ def args_hash(args: Mapping[str, Any]) -> str:
 
 
 def check_identity(run_dir: Path, model: str, model_args: Mapping[str, Any],
-                   tasks: Sequence[TaskConfig]) -> dict[str, Any]:
+                   tasks: Sequence[TaskConfig],
+                   samples: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Refuse to resume a run made by something else; return what this run is (written by
-    ``record_identity`` once the model has loaded, so a failed start leaves nothing behind)."""
+    ``record_identity`` once the model has loaded, so a failed start leaves nothing behind).
+
+    ``samples`` (``{"model_seed": ..., "tasks": {name: run.sample_inputs.task_inputs(...)}}``)
+    is what else decides the stored samples: seeds, protocols, data, task settings, option
+    orders, limit and subsample. A run.json written before it was recorded still resumes, with a
+    warning that those could not be checked."""
     path = run_dir / "run.json"
-    identity = {"model": model, "model_args_hash": args_hash(model_args),
-                "tasks": {t.name: t.version for t in tasks}}
+    identity: dict[str, Any] = {"model": model, "model_args_hash": args_hash(model_args),
+                                "tasks": {t.name: t.version for t in tasks}}
+    if samples is not None:
+        identity["samples"] = {"layout": SAMPLE_INPUTS_VERSION, **samples}
     if path.exists():
         try:
             earlier = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(earlier, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as exc:
             raise ResumeMismatchError(f"{path}: unreadable ({exc}); use a new --run-id") from exc
         problems = []
@@ -47,12 +63,31 @@ def check_identity(run_dir: Path, model: str, model_args: Mapping[str, Any],
             before = (earlier.get("tasks") or {}).get(name)
             if before is not None and before != version:
                 problems.append(f"task {name} version {before} (now {version})")
+        old_samples = earlier.get("samples")
+        if samples is not None and isinstance(old_samples, Mapping):
+            problems += differences(old_samples, samples)
         if problems:
             raise ResumeMismatchError(
                 f"{run_dir} was made with {'; '.join(problems)}: resuming would mix outputs. "
-                "Use a new --run-id (or the original model, args and tasks).")
+                "Use a new --run-id, or resume with the original model, arguments and "
+                "settings.")
+        if samples is not None:
+            _warn_unchecked(path, earlier, samples)
+            old = old_samples if isinstance(old_samples, Mapping) else {}
+            identity["samples"]["tasks"] = {**(old.get("tasks") or {}), **samples["tasks"]}
         identity["tasks"] = {**(earlier.get("tasks") or {}), **identity["tasks"]}
     return identity
+
+
+def _warn_unchecked(path: Path, earlier: Mapping[str, Any], samples: Mapping[str, Any]) -> None:
+    """A run.json from before the sample inputs were recorded: say what was not checked."""
+    old = earlier.get("samples")
+    old = old if isinstance(old, Mapping) else {}
+    names = unchecked(old, list(earlier.get("tasks") or {}), samples)
+    if names:
+        log.warning("%s predates the resume checks of seeds, protocols, data, task settings, "
+                    "option orders and limit/subsample: task(s) %s resume without them (they "
+                    "are recorded from now on)", path, ", ".join(names))
 
 
 def record_identity(run_dir: Path, identity: Mapping[str, Any]) -> None:
