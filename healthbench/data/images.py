@@ -126,6 +126,27 @@ def _check_pixels(src: ImageSource, width: int, height: int) -> None:
                          f"{MAX_PIXELS} (HEALTHBENCH_MAX_PIXELS)")
 
 
+#: File signatures → the PIL plugin that reads them (the usual formats of medical VQA sets).
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"))
+
+
+def _pil_open(fh) -> Image.Image:  # fh: a binary file object
+    """``Image.open``, asking first the one plugin the file's signature names: half the cost of
+    ``Image.open`` trying each plugin in turn (measured 12 vs 25 µs per PNG). No plugin that
+    ``Image.open`` tries before PNG or JPEG accepts these signatures, so a success is the same
+    image; a failure falls back to the full search, so errors are ``Image.open``'s own."""
+    head = fh.read(8)
+    fh.seek(0)
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            try:
+                return Image.open(fh, formats=[name])
+            except Exception:
+                fh.seek(0)
+            break
+    return Image.open(fh)
+
+
 def _open_raster(src: ImageSource, decode: bool = True) -> Image.Image:
     try:
         fh = open(src.path, "rb") if src.path is not None else io.BytesIO(src.data or b"")
@@ -133,7 +154,7 @@ def _open_raster(src: ImageSource, decode: bool = True) -> Image.Image:
         raise ImageError(f"{src.describe()}: cannot open image ({exc.strerror or exc})") from exc
     with fh:
         try:
-            img = Image.open(fh)
+            img = _pil_open(fh)
             _check_pixels(src, *img.size)
             if decode:
                 img.load()  # decode now, inside the error handling, not later in the model

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
-from healthbench.data.paths import LoadedDataset, data_checksum, resolve_inside
+from healthbench.data.paths import LoadedDataset, data_checksum, one_pass, resolve_inside
 from healthbench.data.options import OptionError, check_options
 from healthbench.taskconfig.schema import TaskConfig, TaskConfigError
 
@@ -58,7 +58,8 @@ def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, st
         raise TaskConfigError(str(exc)) from None
     ensure_sample_data(task, data_root)
     root = dataset_dir(task, data_root)
-    loaded: LoadedDataset = loader(root, **task.dataset.options)
+    with one_pass():  # each folder resolved once for the whole pass (data.paths)
+        loaded: LoadedDataset = loader(root, **task.dataset.options)
     checksum = data_checksum(loaded.files, root, loaded.file_checksums)
     found = {"files": len(loaded.files), "samples": len(loaded.items), "checksum": checksum}
     wrong = [f"{key} {expected!r} expected, {found[key]!r} found"

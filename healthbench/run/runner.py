@@ -128,8 +128,15 @@ def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Respo
 
 def _prefetched(task: TaskConfig, batches: list[list[Pending]], workers: int,
                 decode: bool = True) -> Iterator[list[tuple[Pending, Request | str]]]:
-    """Yield decoded batches, keeping the next ones decoding in threads meanwhile."""
+    """Yield decoded batches, keeping the next ones decoding in threads meanwhile.
+
+    Header checks (``decode=False``) run inline: they are Python work that holds the GIL, so
+    threads only made the main thread wait for it between its writes."""
     if not batches:
+        return
+    if not decode:
+        for batch in batches:
+            yield _load_batch(task, batch, decode)
         return
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hb-images") as pool:
         ahead = 2
@@ -174,14 +181,11 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
 def _run_single(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                 items: Sequence[Sample | SampleError], samples_path: Path,
                 settings: RunSettings) -> list[SampleResult]:
-    """One process: samples.jsonl is read once; afterwards only the lines this run appended."""
+    """One process: samples.jsonl is read once; the lines this run appends are kept as they
+    are written, each exactly as reading it back would give it (``SamplesWriter(keep=...)``)."""
     records = _drop_model_errors(samples_path, read_samples(samples_path, repair=True))
-    offset = samples_path.stat().st_size if samples_path.exists() else 0
     done = set(records).union(*(read_samples(s) for s in shard_paths(samples_path)))
-    written = _run_items(task, model, metrics, items, done, samples_path, settings)
-    if written:
-        for sample_id, record in read_samples(samples_path, offset=offset).items():
-            records.setdefault(sample_id, record)
+    _run_items(task, model, metrics, items, done, samples_path, settings, keep=records)
     return _in_order(records, items)
 
 
@@ -218,9 +222,11 @@ def _merge_shards(samples_path: Path) -> None:
 
 def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                items: Sequence[Sample | SampleError], done: set[str], samples_path: Path,
-               settings: RunSettings) -> int:
-    """Run the items not in ``done``; returns how many records were appended."""
+               settings: RunSettings, keep: dict[str, SampleResult] | None = None) -> int:
+    """Run the items not in ``done``; returns how many records were appended (and adds them
+    to ``keep`` when given)."""
     with SamplesWriter(samples_path) as writer:
+        writer.keep = keep
         pending = _prepare(task, items, done, writer)
         size = settings.batch_size
         if size == "auto":

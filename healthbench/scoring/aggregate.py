@@ -1,6 +1,7 @@
 """Per-task metrics over all samples (micro), per group value, and macro over groups.
 
-Input is the list of sample records read back from samples.jsonl, so a resumed run aggregates
+Input is the list of sample records as samples.jsonl gives them back (read back, or kept as
+written where that is identical: ``results.samples.as_read_back``), so a resumed run aggregates
 exactly what an uninterrupted one would. Error records are counted (``n_errors``) and left out of
 every metric: a sample whose image could not be read says nothing about the model.
 """
