@@ -264,7 +264,8 @@ def test_resume_of_a_finished_run_is_a_no_op_that_says_so(tmp_path: Path, monkey
     with caplog.at_level(logging.WARNING, logger="healthbench"):
         payload = _toy_run(tmp_path, RandomModel(), "r") and \
             __import__("json").loads((run_dir / "results.json").read_text())
-    assert reads == [0]  # samples.jsonl read once
+    assert reads == []  # recognised as finished without parsing samples.jsonl (nor loading
+    # the dataset: tests/test_finished_resume.py)
     assert "nothing to do" in caplog.text
     assert (run_dir / "results.json").read_bytes() == results
     assert (run_dir / "tables.md").stat().st_mtime_ns == tables_mtime

@@ -12,11 +12,12 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from healthbench.core.types import Sample, SampleError
 
 DATA_ROOT_ENV = "HEALTHBENCH_DATA"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -39,6 +40,18 @@ class LoadedDataset:
     items: list[Sample | SampleError] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     file_checksums: dict[str, str] = field(default_factory=dict)  # filled by data_checksum
+
+
+def declare_files(lister: Callable[..., list[Path]]) -> Callable[[F], F]:
+    """Attach ``lister(root, **options)`` to a loader: exactly the files its
+    ``LoadedDataset.files`` will hold, found without reading them. With it a finished run is
+    recognised from the data checksum alone, without loading the dataset (``run.evaluate``)."""
+
+    def mark(loader: F) -> F:
+        loader.list_files = lister  # type: ignore[attr-defined]
+        return loader
+
+    return mark
 
 
 class DuplicateKeyError(ValueError):

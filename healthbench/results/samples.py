@@ -63,21 +63,38 @@ def _dumps(row: dict[str, Any]) -> tuple[str, bool]:
                           ensure_ascii=False, allow_nan=False), False
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def _round_trips(value: Any) -> bool:
     """Whether ``json.loads(json.dumps(value))`` gives ``value`` back with the same types: plain
     str/int/float/bool/None, lists and str-keyed dicts of them. Tuples (read back as lists),
-    other key types (as str), subclasses (numpy floats, enums) and NaN/inf do not."""
+    other key types (as str), subclasses (numpy floats, enums) and NaN/inf do not.
+    (Containers are walked in loops, not a call per value: this runs for every record.)"""
     kind = type(value)
     if kind in _SCALARS:
-        return kind is not float or math.isfinite(value)
-    if kind is list:
-        return all(map(_round_trips, value))
+        return True
+    if kind is float:
+        return math.isfinite(value)
     if kind is dict:
-        return all(type(k) is str for k in value) and all(map(_round_trips, value.values()))
-    return False
+        for key in value:
+            if type(key) is not str:
+                return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                return False
+        elif not _round_trips(item):
+            return False
+    return True
 
 
 def as_read_back(result: SampleResult, line: str, plain: bool = True) -> SampleResult:
