@@ -174,6 +174,8 @@ class Stages:
                ("healthbench.run.runner", "read_samples", "  samples.jsonl reads"),
                ("healthbench.run.runner", "_prepare", "  prompts"),
                ("healthbench.run.runner", "score_sample", "  extract + score"),
+               ("healthbench.run.runner", "_load_batch", "  image checks + requests"),
+               ("healthbench.run.runner", "_call", "  model calls"),
                ("healthbench.run.evaluate", "summarize_task", "aggregate + bootstrap"),
                ("healthbench.run.evaluate", "write_results", "results.json"),
                ("healthbench.run.evaluate", "write_tables", "tables")]
