@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from healthbench.core.names import require_inside
+from healthbench.data.bulk import gc_relaxed
 from healthbench.data.images import ImageError, check_image, load_image
 from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
@@ -225,7 +227,11 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                settings: RunSettings, keep: dict[str, SampleResult] | None = None) -> int:
     """Run the items not in ``done``; returns how many records were appended (and adds them
     to ``keep`` when given)."""
-    with SamplesWriter(samples_path) as writer:
+    # image outputs keep their inputs: the saved strip shows input | output | reference
+    decode = getattr(model, "needs_pixels", True) or task.output == "image"
+    # a pixel-free model (replay, random) allocates next to nothing itself: collections only
+    # rescan the records piling up (data.bulk.gc_relaxed)
+    with (nullcontext() if decode else gc_relaxed()), SamplesWriter(samples_path) as writer:
         writer.keep = keep
         pending = _prepare(task, items, done, writer)
         size = settings.batch_size
@@ -234,8 +240,6 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
         batches = _batches(pending, int(size))
         bar = _progress(task.name, len(pending), settings.progress)
         call = BatchCaller(lambda requests: _call(model, task, requests))
-        # image outputs keep their inputs: the saved strip shows input | output | reference
-        decode = getattr(model, "needs_pixels", True) or task.output == "image"
         for loaded in _prefetched(task, batches, settings.workers, decode):
             runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
             for item, req in loaded:
