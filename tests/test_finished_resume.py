@@ -71,8 +71,10 @@ def test_the_file_list_is_what_the_loader_reads(tmp_path: Path) -> None:
         assert list_omnimedvqa(base, access) == load_omnimedvqa(base, access).files
 
 
-def test_a_finished_run_loads_no_dataset_and_returns_its_results(tmp_path: Path) -> None:
-    _setup(tmp_path)
+@pytest.mark.parametrize("extra", ["", "permutations: cyclic\n"])
+def test_a_finished_run_loads_no_dataset_and_returns_its_results(tmp_path: Path,
+                                                                  extra: str) -> None:
+    _setup(tmp_path, extra)
     first, loads = _run(tmp_path)
     assert loads == ["toy"]
     results = tmp_path / "out" / "r" / "results.json"

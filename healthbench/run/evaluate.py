@@ -176,7 +176,7 @@ def _finished(spec: RunSpec, run_dir: Path, seeds: dict[str, Any]) -> Results | 
     (which reaches the same verdict by loading everything), wherever this cannot decide: a
     loader without a file list, a manifest sample count, a judge, lm-eval tasks, several
     processes, samples to retry."""
-    if rank_and_world()[1] > 1 or spec.judge or spec.lmeval_tasks:
+    if rank_and_world()[1] > 1 or spec.judge or spec.lmeval_tasks or not spec.tasks:
         return None
     previous = read_previous(run_dir)
     if previous is None:
