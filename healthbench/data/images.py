@@ -137,9 +137,9 @@ _PNG_PLAIN_CHUNKS = {b"sRGB": 1, b"gAMA": 4, b"pHYs": 9}
 def _png_size(src: ImageSource) -> tuple[int, int] | None:
     """(width, height) of a PNG that PIL's reader is sure to open, from its first 4 KB: the
     signature, an IHDR of 13 bytes with a valid CRC, a bit depth/colour type PIL knows, filter 0
-    and a size within the pixel limit, then only sRGB/gAMA/pHYs chunks (valid CRCs) up to the first IDAT,
-    which is where PIL stops reading. None for anything else: PIL then opens it as before.
-    A third of PIL's cost per image (the check a pixel-free model's 100k images go through)."""
+    and a size within the pixel limit, then only sRGB/gAMA/pHYs chunks (valid CRCs) up to the
+    first IDAT, which is where PIL stops reading. None for anything else: PIL then opens it as
+    before. A third of PIL's cost per image (a pixel-free model's 100k images go through it)."""
     if src.path is None:
         return None
     try:
