@@ -5,7 +5,8 @@ written once under ``--workdir``):
 
 (a) **minimal loop**: reads the same annotation JSONs and the replay responses, extracts the
     answer letter, appends one JSONL line per question with one fsync per batch of 256 —
-    the least any harness must do;
+    the least any harness must do; (a') the same, also reading the first 64 bytes of each
+    image (what reporting a missing or unreadable image per sample costs at least);
 (b) **healthbench** end to end (``run.evaluate.evaluate``, the builtin ``omnimedvqa`` task, the
     ``replay`` model): loading and path checks, prompts, image header checks, the model call,
     answer extraction and scoring, fsync'd samples.jsonl, aggregation with bootstrap intervals
@@ -17,6 +18,9 @@ written once under ``--workdir``):
 Printed and written to ``--out`` (JSON): seconds per phase, the ratio (b)/(a), peak RSS per
 phase (sampled every 5 ms; absolute RSS of this process) and the per-stage split of (b).
 Images are tiny valid PNGs (the replay model never decodes them; their headers are checked).
+Before (a') and (b) the images are dropped from the page cache (``posix_fadvise``, these files
+only): both read them from the disk, as a first run does; ``--cache warm`` reads them into the
+cache instead, as a repeated run finds them.
 
     python benchmarks/harness_overhead.py --sizes 10000,100000 --report \\
         --out benchmarks/results/harness_overhead.json
@@ -110,8 +114,25 @@ def write_dataset(root: Path, n: int, seed: int = 0) -> tuple[Path, Path, Path]:
 _LETTER = re.compile(r"\b([A-D])\b")
 
 
-def minimal_loop(data: Path, responses: Path, out: Path) -> float:
-    """(a): annotation JSONs + responses in, one JSONL line per question out; returns accuracy."""
+def set_image_cache(data: Path, cache: str) -> None:
+    """``cold``: drop this dataset's image files from the page cache (``posix_fadvise``, these
+    files only), so that the next phase reads them from the disk, as a first run does;
+    ``warm``: read them all, as a repeated run finds them."""
+    for path in (data / "OmniMedVQA" / "Images").rglob("*.png"):
+        if cache == "warm":
+            path.read_bytes()
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def minimal_loop(data: Path, responses: Path, out: Path, images: bool = False) -> float:
+    """(a): annotation JSONs + responses in, one JSONL line per question out; returns accuracy.
+    With ``images`` (a'), also reads the first 64 bytes of each question's image: the least a
+    harness that must report missing or unreadable images per sample reads."""
     answers: dict[str, str] = {}
     with open(responses, encoding="utf-8") as fh:
         for line in fh:
@@ -125,6 +146,9 @@ def minimal_loop(data: Path, responses: Path, out: Path) -> float:
                 options = {k: row[f"option_{k}"] for k in "ABCD" if f"option_{k}" in row}
                 target = next(k for k, v in options.items() if v == row["gt_answer"])
                 response = answers.get(sid, "")
+                if images:
+                    with open(data / "OmniMedVQA" / row["image_path"], "rb") as fh:
+                        fh.read(64)
                 found = _LETTER.search(response)
                 parsed = found.group(1) if found else None
                 correct += parsed == target
@@ -174,6 +198,8 @@ class Stages:
                ("healthbench.run.runner", "read_samples", "  samples.jsonl reads"),
                ("healthbench.run.runner", "_prepare", "  prompts"),
                ("healthbench.run.runner", "score_sample", "  extract + score"),
+               ("healthbench.run.runner", "_load_batch", "  image checks + requests"),
+               ("healthbench.run.runner", "_call", "  model calls"),
                ("healthbench.run.evaluate", "summarize_task", "aggregate + bootstrap"),
                ("healthbench.run.evaluate", "write_results", "results.json"),
                ("healthbench.run.evaluate", "write_tables", "tables")]
@@ -216,7 +242,8 @@ def phase(results: dict, name: str, rss: RssSampler) -> Iterator[dict]:
           flush=True)
 
 
-def run_size(n: int, workdir: Path, rss: RssSampler, stages: Stages, report: bool) -> dict:
+def run_size(n: int, workdir: Path, rss: RssSampler, stages: Stages, report: bool,
+             cache: str = "cold") -> dict:
     from healthbench.results.samples import read_samples
     from healthbench.run.evaluate import RunSpec, evaluate
     from healthbench.run.runner import RunSettings
@@ -236,9 +263,13 @@ def run_size(n: int, workdir: Path, rss: RssSampler, stages: Stages, report: boo
                        data_root=data, output_path=out, run_id=run_id, command="benchmark",
                        settings=RunSettings(batch_size="auto", progress=False))
 
-    res: dict[str, Any] = {"n": n}
+    res: dict[str, Any] = {"n": n, "image_cache": cache}
     with phase(res, "minimal_loop", rss) as row:
         row["accuracy"] = minimal_loop(data, replay_a, root / "minimal.jsonl")
+    set_image_cache(data, cache)
+    with phase(res, "minimal_loop_with_images", rss) as row:
+        row["accuracy"] = minimal_loop(data, replay_a, root / "minimal.jsonl", images=True)
+    set_image_cache(data, cache)
     stages.take()
     with phase(res, "healthbench", rss) as row:
         payload = evaluate(spec("a", replay_a))
@@ -262,6 +293,8 @@ def run_size(n: int, workdir: Path, rss: RssSampler, stages: Stages, report: boo
             write_leaderboard(out, root / "leaderboard.md", html=root / "site")
     a, b = res["minimal_loop"]["seconds"], res["healthbench"]["seconds"]
     res["ratios"] = {"healthbench_over_minimal": round(b / a, 2),
+                     "healthbench_over_minimal_with_images": round(
+                         b / res["minimal_loop_with_images"]["seconds"], 2),
                      "resume_over_run": round(res["resume_finished"]["seconds"] / b, 3)}
     if report:
         base = res["read_both_samples"]["seconds"]
@@ -301,6 +334,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/healthbench_overhead"))
     parser.add_argument("--report", action="store_true", help="also time compare/leaderboard")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
+    parser.add_argument("--cache", choices=("cold", "warm"), default="cold",
+                        help="images dropped from (cold) or read into (warm) the page cache "
+                             "before (a') and (b)")
     args = parser.parse_args(argv)
     import logging
 
@@ -309,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     stages = Stages()
     result = {"machine": machine(), "batch": BATCH, "task": TASK, "sizes": []}
     for n in (int(s) for s in args.sizes.split(",")):
-        result["sizes"].append(run_size(n, args.workdir, rss, stages, args.report))
+        result["sizes"].append(run_size(n, args.workdir, rss, stages, args.report, args.cache))
     result["peak_rss_mb_process"] = round(
         __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024)
     if args.out is not None:

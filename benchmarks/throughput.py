@@ -15,7 +15,9 @@ One process, one model, one synthetic OmniMedVQA-shaped workload, four measureme
    ``--answer-tokens`` tokens, like (1).
 
 Models have random weights, built directly on the device in the chosen dtype (no downloads, no
-full-size float32 copy on the CPU). ``--tiny`` runs everything at toy size on the CPU (smoke test).
+full-size float32 copy on the CPU). ``--tiny`` runs everything at toy size on the CPU (smoke test);
+``--shape mid`` the variant's layout at CPU size (hidden 256, 4 layers), all four phases in
+minutes, for the agreement check (below 0.98 agreement with the raw loop the run fails).
 See docs/benchmarks.md for the GPU commands and the meaning of every number.
 """
 from __future__ import annotations
@@ -380,8 +382,8 @@ def build_llava_dir(args: argparse.Namespace, path: Path, dtype: Any, device: An
                                   intermediate_size=64, num_hidden_layers=3,
                                   num_attention_heads=2, projection_dim=32)
     else:
-        text = shapes.llm_config(args.variant, tokenizer, "sdpa")
-        vision = shapes.vision_config("sdpa")
+        text = shapes.llm_config(shape_name(args), tokenizer, "sdpa")
+        vision = shapes.vision_config("sdpa", shape_name(args))
     config = LlavaConfig(vision_config=vision, text_config=text,
                          image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
                          vision_feature_layer=-2, vision_feature_select_strategy="default",
@@ -487,6 +489,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-lmeval", action="store_true")
     p.add_argument("--skip-single", action="store_true")
     p.add_argument("--tiny", action="store_true", help="tiny shapes on the CPU (smoke run)")
+    p.add_argument("--shape", choices=("full", "mid"), default="full",
+                   help="mid: the variant's layout at CPU size (hidden 256, 4 layers, random "
+                        "weights): all four phases on a CPU in minutes, for the agreement check")
     p.add_argument("--answer-tokens", type=int, default=6,
                    help="new tokens per multiple-choice answer for (1) and lm-eval")
     p.add_argument("--open-tokens", type=int, default=64)
@@ -510,7 +515,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.open_tokens = min(args.open_tokens, 4)
         args.question_words = min(args.question_words, 12)
         args.device = "cpu"
+    if args.shape == "mid" and not args.tiny:
+        given = argv or sys.argv
+        args.n = args.n if "--n" in given else 32
+        args.n_single = min(args.n_single, 8)
+        args.batch_size = args.batch_size if "--batch-size" in given else "8"
+        args.open_tokens = args.open_tokens if "--open-tokens" in given else 16
+        args.device = args.device if "--device" in given else "cpu"
     return args
+
+
+def shape_name(args: argparse.Namespace) -> str:
+    """The shapes.py entry of the random model (and of lm-eval's LLaVA copy of it)."""
+    return args.variant if args.shape == "full" else args.shape
 
 
 def environment(device: Any) -> dict[str, Any]:
@@ -562,6 +579,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     batch: int | str = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     new_tokens = args.answer_tokens if args.workload == "mc" else args.open_tokens
     print(f"healthbench throughput: variant={'tiny' if args.tiny else args.variant} "
+          f"shape={'tiny' if args.tiny else args.shape} "
           f"workload={args.workload} n={args.n} batch={batch} device={device} dtype={dtype_name} "
           f"cache={cache} compile={args.compile} workdir={workdir}", flush=True)
 
@@ -572,8 +590,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     task = task_config(args.workload, args.open_tokens)
 
     t0 = time.perf_counter()
-    model_args = {"variant": "tiny"} if args.tiny else {"variant": args.variant,
-                                                        "random_weights": True}
+    model_args = {"variant": "tiny"} if args.tiny else {
+        "variant": args.variant, "random_weights": True,
+        **({"random_shape": args.shape} if args.shape != "full" else {})}
     model_args.update(dtype=dtype_name, device=str(device), seed=args.seed,
                       cache_implementation=cache, compile=args.compile,
                       **({"pad_multiple": args.pad_multiple} if args.pad_multiple else {}))
@@ -733,7 +752,7 @@ class _TemplateOnly:
 
         variant = get_variant("tiny" if args.tiny else args.variant)
         self.template = get_template(variant.template)
-        size = 512 if args.tiny else shapes.get_shape(args.variant).tokenizer_size
+        size = 512 if args.tiny else shapes.get_shape(shape_name(args)).tokenizer_size
         self.tokenizer = _Sized(size)
 
 

@@ -42,3 +42,25 @@ def test_tiny_run_writes_every_field(tmp_path):
     assert record["ratios"]["healthbench_over_lmeval"] is None
     samples = (Path(healthbench["samples_jsonl"])).read_text().splitlines()
     assert len(samples) == 6
+
+
+def test_mid_shape_is_the_m3_layout_at_cpu_size() -> None:
+    """``--shape mid`` (random_shape=mid): hidden 256, 4 layers, a small CLIP still giving 576
+    image tokens; refused without random weights and for an unknown shape."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import throughput
+
+    from healthbench.models.base import ModelArgsError, create_model
+
+    args = throughput.parse_args(["--shape", "mid"])
+    assert (args.device, args.n, args.batch_size) == ("cpu", 32, "8")
+    assert throughput.shape_name(args) == "mid"
+    plugin = create_model("healthgpt", {"variant": "m3", "random_weights": True,
+                                        "random_shape": "mid", "device": "cpu"})
+    config, vision = plugin.net.llm.config, plugin.net.vision.config
+    assert (config.hidden_size, config.num_hidden_layers) == (256, 4)
+    assert (vision.image_size // vision.patch_size) ** 2 == 576
+    for bad in ({"variant": "m3", "random_shape": "mid"},
+                {"variant": "m3", "random_weights": True, "random_shape": "huge"}):
+        with pytest.raises(ModelArgsError, match="random_shape"):
+            create_model("healthgpt", {**bad, "device": "cpu"})

@@ -264,7 +264,8 @@ def test_resume_of_a_finished_run_is_a_no_op_that_says_so(tmp_path: Path, monkey
     with caplog.at_level(logging.WARNING, logger="healthbench"):
         payload = _toy_run(tmp_path, RandomModel(), "r") and \
             __import__("json").loads((run_dir / "results.json").read_text())
-    assert reads == [0]  # samples.jsonl read once
+    assert reads == []  # recognised as finished without parsing samples.jsonl (nor loading
+    # the dataset: tests/test_finished_resume.py)
     assert "nothing to do" in caplog.text
     assert (run_dir / "results.json").read_bytes() == results
     assert (run_dir / "tables.md").stat().st_mtime_ns == tables_mtime
@@ -288,3 +289,46 @@ def test_resume_with_new_samples_aggregates_again_like_a_clean_run(tmp_path: Pat
         return {k: block["toy"][k] for k in ("n", "n_errors", "metrics", "groups", "macro")}
 
     assert metrics("cut") == metrics("clean")
+
+
+# ---- records kept as written -------------------------------------------------------------------
+
+def test_kept_records_equal_what_reading_back_gives(tmp_path: Path) -> None:
+    """The writer's kept records are what ``read_samples`` builds from the same lines, with the
+    same types, for plain rows and for every kind of row JSON changes on the way."""
+    import numpy as np
+
+    from healthbench.core.types import SampleResult
+    from healthbench.results.samples import SamplesWriter, read_samples
+
+    def rec(i: int, **kw) -> SampleResult:
+        base = dict(id=f"s{i}", task="t", target="A", response="A", parsed="A",
+                    scores={"accuracy": 1.0}, meta={"g": "x", "n": [1, 2.5, None, True]},
+                    error=None, inputs={"options": {"A": "yes"}, "images": []})
+        return SampleResult(**{**base, **kw})
+
+    records = [rec(0), rec(1, target=("A", "B")), rec(2, scores={"ssim": float("nan")}),
+               rec(3, parsed=np.float64(0.5)), rec(4, meta={1: "int key"}),
+               rec(5, scores={"x": np.float32(0.25)}), rec(6, response=["a", ("b",)]),
+               rec(7, inputs={"path": Path("x/y")}), rec(8, error="bad input: x", scores={}),
+               rec(0, target="B")]  # a repeated id: the first one wins, as when reading
+    kept: dict[str, SampleResult] = {}
+    path = tmp_path / "samples.jsonl"
+    with SamplesWriter(path, keep=kept) as writer:
+        for record in records:
+            writer.write(record)
+    back = read_samples(path)
+    assert list(kept) == list(back)
+
+    def typed(value):  # equality that also compares types, all the way down
+        if isinstance(value, dict):
+            return {typed(k): typed(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return (type(value).__name__, [typed(v) for v in value])
+        if isinstance(value, float) and value != value:
+            return ("nan",)
+        return (type(value).__name__, value)
+
+    for key in back:
+        assert typed(kept[key].to_json()) == typed(back[key].to_json()), key
+    assert kept["s0"] is records[0]  # plain records are kept as they are, not parsed again

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from healthbench.core.types import ImageSource
 
@@ -100,7 +101,8 @@ def check_image(src: ImageSource) -> None:
             _check_pixels(src, int(np.prod(shape[:2])),
                           int(np.prod(shape[2:])) if len(shape) > 2 else 1)
         else:
-            _open_raster(src, decode=False)
+            if _png_size(src) is None:
+                _open_raster(src, decode=False)  # PIL decides (and words any error)
     except ImageError:
         raise
     except Exception as exc:
@@ -126,6 +128,76 @@ def _check_pixels(src: ImageSource, width: int, height: int) -> None:
                          f"{MAX_PIXELS} (HEALTHBENCH_MAX_PIXELS)")
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Chunks allowed between IHDR and IDAT on the quick path, with the least length PIL's handler
+#: for each needs; any other chunk (text, ICC profile, palette, animation) goes to PIL.
+_PNG_PLAIN_CHUNKS = {b"sRGB": 1, b"gAMA": 4, b"pHYs": 9}
+
+
+def _png_size(src: ImageSource) -> tuple[int, int] | None:
+    """(width, height) of a PNG that PIL's reader is sure to open, from its first 4 KB: the
+    signature, an IHDR of 13 bytes with a valid CRC, a bit depth/colour type PIL knows, filter 0
+    and a size within the pixel limit, then only sRGB/gAMA/pHYs chunks (valid CRCs) up to the
+    first IDAT, which is where PIL stops reading. None for anything else: PIL then opens it as
+    before. A third of PIL's cost per image (a pixel-free model's 100k images go through it)."""
+    if src.path is None:
+        return None
+    try:
+        with open(src.path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return None
+    if not head.startswith(_PNG_SIGNATURE):
+        return None
+    size = None
+    pos = 8
+    while pos + 8 <= len(head):
+        length, cid = int.from_bytes(head[pos:pos + 4], "big"), head[pos + 4:pos + 8]
+        if cid == b"IDAT":
+            return size
+        if size is None:  # the first chunk: the header
+            if cid != b"IHDR" or length != 13:
+                return None
+        elif length < _PNG_PLAIN_CHUNKS.get(cid, 1 << 32):
+            return None
+        end = pos + 8 + length
+        if end + 4 > len(head):
+            return None
+        if zlib.crc32(head[pos + 8:end], zlib.crc32(cid)) != int.from_bytes(head[end:end + 4],
+                                                                            "big"):
+            return None
+        if size is None:
+            ihdr = head[pos + 8:end]
+            width, height = int.from_bytes(ihdr[0:4], "big"), int.from_bytes(ihdr[4:8], "big")
+            if not (0 < width * height <= MAX_PIXELS and ihdr[11] == 0
+                    and (ihdr[8], ihdr[9]) in PngImagePlugin._MODES):
+                return None
+            size = (width, height)
+        pos = end + 4
+    return None
+
+
+#: File signatures → the PIL plugin that reads them (the usual formats of medical VQA sets).
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"))
+
+
+def _pil_open(fh) -> Image.Image:  # fh: a binary file object
+    """``Image.open``, asking first the one plugin the file's signature names: half the cost of
+    ``Image.open`` trying each plugin in turn (measured 12 vs 25 µs per PNG). No plugin that
+    ``Image.open`` tries before PNG or JPEG accepts these signatures, so a success is the same
+    image; a failure falls back to the full search, so errors are ``Image.open``'s own."""
+    head = fh.read(8)
+    fh.seek(0)
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            try:
+                return Image.open(fh, formats=[name])
+            except Exception:
+                fh.seek(0)
+            break
+    return Image.open(fh)
+
+
 def _open_raster(src: ImageSource, decode: bool = True) -> Image.Image:
     try:
         fh = open(src.path, "rb") if src.path is not None else io.BytesIO(src.data or b"")
@@ -133,7 +205,7 @@ def _open_raster(src: ImageSource, decode: bool = True) -> Image.Image:
         raise ImageError(f"{src.describe()}: cannot open image ({exc.strerror or exc})") from exc
     with fh:
         try:
-            img = Image.open(fh)
+            img = _pil_open(fh)
             _check_pixels(src, *img.size)
             if decode:
                 img.load()  # decode now, inside the error handling, not later in the model

@@ -45,14 +45,66 @@ def _finite(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)  # json.dumps' own, built once
+
+
 def dumps(row: dict[str, Any]) -> str:
     """One JSON line. Plain rows (the usual case) take one pass of the C encoder; rows with
     NaN/inf or numpy/other values take the converting path, which writes the same text."""
+    return _dumps(row)[0]
+
+
+def _dumps(row: dict[str, Any]) -> tuple[str, bool]:
+    """(the line, whether the C encoder took the row as it is)."""
     try:
-        return json.dumps(row, ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(row), True
     except (TypeError, ValueError):
         return json.dumps(_finite(json.loads(json.dumps(row, default=_json_default))),
-                          ensure_ascii=False, allow_nan=False)
+                          ensure_ascii=False, allow_nan=False), False
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _round_trips(value: Any) -> bool:
+    """Whether ``json.loads(json.dumps(value))`` gives ``value`` back with the same types: plain
+    str/int/float/bool/None, lists and str-keyed dicts of them. Tuples (read back as lists),
+    other key types (as str), subclasses (numpy floats, enums) and NaN/inf do not.
+    (Containers are walked in loops, not a call per value: this runs for every record.)"""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                return False
+        elif not _round_trips(item):
+            return False
+    return True
+
+
+def as_read_back(result: SampleResult, line: str, plain: bool = True) -> SampleResult:
+    """The record ``read_samples`` would build from ``line`` (the text written for ``result``):
+    ``result`` itself when every field survives JSON unchanged, else the line parsed."""
+    fields = (result.id, result.task, result.target, result.response, result.parsed,
+              result.scores, result.meta, result.error, result.inputs)
+    if plain and type(result.id) is str and all(map(_round_trips, fields)):
+        return result
+    return SampleResult.from_json(json.loads(line))
 
 
 def read_samples(path: Path, repair: bool = False, offset: int = 0) -> dict[str, SampleResult]:
@@ -105,22 +157,29 @@ class DiskFullError(OSError):
 
 
 class SamplesWriter:
-    """Appends sample records to samples.jsonl; ``sync()`` makes them durable."""
+    """Appends sample records to samples.jsonl; ``sync()`` makes them durable.
 
-    def __init__(self, path: Path) -> None:
+    ``keep``: a dict that receives each written record by id (first one wins) exactly as
+    ``read_samples`` would give it back, so that a run need not read its own lines again."""
+
+    def __init__(self, path: Path, keep: dict[str, SampleResult] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fh = open(path, "a", encoding="utf-8")
         self.written = 0
+        self.keep = keep
 
     def write(self, result: SampleResult) -> None:
-        line = dumps(result.to_json()) + "\n"
+        line, plain = _dumps(result.to_json())
         try:
-            self._fh.write(line)
+            self._fh.write(line + "\n")
             self._fh.flush()
         except OSError as exc:
             raise self._explain(exc) from exc
         self.written += 1
+        if self.keep is not None:
+            record = as_read_back(result, line, plain)
+            self.keep.setdefault(record.id, record)
 
     def _explain(self, exc: OSError) -> OSError:
         import errno

@@ -20,7 +20,8 @@ from healthbench.core.catalog import METRICS, MODELS
 from healthbench.core.names import check_name, require_inside
 from healthbench.data.bulk import gc_paused
 from healthbench.run import choice_reports
-from healthbench.run.prepare import ensure_sample_data, load_task_data, subsample_items
+from healthbench.run.prepare import (ensure_sample_data, listed_checksum, load_task_data,
+                                     manifest_problems, subsample_items)
 from healthbench.run.distributed import barrier, local_device, rank_and_world
 from healthbench.scoring.base import Metric
 from healthbench.run.judge_client import create_judge
@@ -28,7 +29,7 @@ from healthbench.scoring.judge import bind_judge, judge_summary
 from healthbench.models.base import (Model, create_model, public_args, public_info,
                                      redact_command)
 from healthbench.run.resume import (args_hash, check_identity, current_block, read_previous,
-                                    record_identity, samples_stamp)
+                                    record_identity, retries_pending, samples_stamp)
 from healthbench.results.schema import MetricInfo, ModelInfo, Results, TaskResult
 from healthbench.results.write import environment, git_sha, write_results, write_tables
 from healthbench.run.runner import RunSettings, check_capabilities, run_task
@@ -161,6 +162,62 @@ def _sample_inputs(spec: RunSpec, prepared: Sequence[tuple[TaskConfig, Any, str,
         for task, _, checksum, _ in prepared}}
 
 
+def describe_task(task: TaskConfig, metrics: Sequence[Metric],
+                  rebuild: dict[str, dict[str, Any]], checksum: str, data_files: dict[str, str],
+                  seeds: dict[str, Any], permutations: str | int | None,
+                  samples_path: Path) -> TaskResult:
+    """A task's results.json block before aggregation: everything that decides its numbers
+    besides the sample records (what ``resume.current_block`` compares)."""
+    return TaskResult(
+        version=task.version, n=0, n_errors=0, metrics={}, protocol=task.protocol,
+        data_checksum=checksum, data_files=data_files, source=task.source,
+        output=task.output, scorer=task.scorer, group_by=list(task.group_by),
+        metric_info={m.name: MetricInfo(percent=m.percent, higher_is_better=m.higher_is_better,
+                                        **rebuild[m.name])
+                     for m in metrics},
+        seeds={"subsample": seeds["subsample"], "bootstrap": seeds["bootstrap"],
+               "official_fallback": fallback_seeds(task)},
+        permutations=permutations,
+        extra={"samples_file": samples_stamp(samples_path)})
+
+
+def _finished(spec: RunSpec, run_dir: Path, seeds: dict[str, Any]) -> Results | None:
+    """results.json when every task of ``spec`` is finished and current for this command
+    (``resume.current_block``), decided without loading a dataset: the data checksum comes
+    from the loader's file list (``prepare.listed_checksum``). None, and the ordinary path
+    (which reaches the same verdict by loading everything), wherever this cannot decide: a
+    loader without a file list, a manifest sample count, a judge, lm-eval tasks, several
+    processes, samples to retry."""
+    if rank_and_world()[1] > 1 or spec.judge or spec.lmeval_tasks or not spec.tasks:
+        return None
+    previous = read_previous(run_dir)
+    if previous is None:
+        return None
+    now = replace(previous, harness_version=__version__, git_sha=git_sha(), seed=spec.seed,
+                  limit=spec.limit, subsample=spec.subsample)
+    try:
+        for task in spec.tasks:
+            samples_path = require_inside(run_dir, run_dir / task.name / "samples.jsonl")
+            listed = listed_checksum(task, spec.data_root)
+            if listed is None or retries_pending(samples_path):
+                return None
+            checksum, data_files = listed
+            metrics = build_metrics(task)
+            permutations = choice_reports.plan(task, [], spec.permute_options,
+                                               spec.seed)[1].permutations
+            described = describe_task(task, metrics, metric_records(task, metrics), checksum,
+                                      data_files, seeds, permutations, samples_path)
+            block = current_block(previous, now, task.name, described)
+            whole = spec.limit is None and spec.subsample is None and permutations is None
+            if block is None or manifest_problems(task, {
+                    "files": len(data_files), "checksum": checksum,
+                    "samples": block.n_total if whole else None}):
+                return None
+    except Exception:  # a probe: the ordinary path raises the same problem in its own order
+        return None
+    return previous
+
+
 def evaluate(spec: RunSpec, model: Model | None = None) -> dict[str, Any]:
     """Run every task of ``spec``; returns the results.json payload as plain JSON values (the
     typed form: :func:`evaluate_results`)."""
@@ -189,6 +246,17 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
     if model is None:
         declared = MODELS.get(spec.model).capabilities_for(spec.model_args)
         check_capabilities(frozenset(declared), spec.model, spec.tasks)
+    finished = _finished(spec, run_dir, seeds) if rank == 0 else None
+    if finished is not None:  # nothing to run: no dataset or model is loaded
+        # the model and its arguments are still checked; run.json stays as it is (the seeds,
+        # protocols and data it records were just found current by current_block)
+        check_identity(run_dir, spec.model, spec.model_args, spec.tasks)
+        if model is not None:
+            check_capabilities(model, spec.model, spec.tasks)
+            model.close()
+        log.warning("%s: every task is finished and results.json is current; nothing to do",
+                    run_dir)
+        return finished
     prepared = _load_all(spec)
     if model is None:
         model_args, seeds["model"] = seeded_model_args(MODELS.get(spec.model), spec.model_args,
@@ -234,18 +302,8 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
             records = run_task(task, model, metrics, items, samples_path, spec.settings)
             if rank != 0:
                 continue  # rank 0 merged the shards and aggregates; see healthbench.run.distributed
-            described = TaskResult(
-                version=task.version, n=0, n_errors=0, metrics={}, protocol=task.protocol,
-                data_checksum=checksum, data_files=data_files, source=task.source,
-                output=task.output, scorer=task.scorer, group_by=list(task.group_by),
-                metric_info={m.name: MetricInfo(percent=m.percent,
-                                                higher_is_better=m.higher_is_better,
-                                                **rebuild[m.name])
-                             for m in metrics},
-                seeds={"subsample": seeds["subsample"], "bootstrap": spec.seed,
-                       "official_fallback": fallback_seeds(task)},
-                permutations=choices.permutations,
-                extra={"samples_file": samples_stamp(samples_path)})
+            described = describe_task(task, metrics, rebuild, checksum, data_files, seeds,
+                                      choices.permutations, samples_path)
             earlier = current_block(previous, results, task.name, described)
             if earlier is not None:  # a resume with nothing new: results.json already says it
                 results.tasks[task.name] = earlier

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
-from healthbench.data.paths import LoadedDataset, data_checksum, resolve_inside
+from healthbench.data.paths import LoadedDataset, data_checksum, one_pass, resolve_inside
 from healthbench.data.options import OptionError, check_options
 from healthbench.taskconfig.schema import TaskConfig, TaskConfigError
 
@@ -58,15 +58,41 @@ def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, st
         raise TaskConfigError(str(exc)) from None
     ensure_sample_data(task, data_root)
     root = dataset_dir(task, data_root)
-    loaded: LoadedDataset = loader(root, **task.dataset.options)
+    with one_pass():  # each folder resolved once for the whole pass (data.paths)
+        loaded: LoadedDataset = loader(root, **task.dataset.options)
     checksum = data_checksum(loaded.files, root, loaded.file_checksums)
-    found = {"files": len(loaded.files), "samples": len(loaded.items), "checksum": checksum}
-    wrong = [f"{key} {expected!r} expected, {found[key]!r} found"
-             for key, expected in task.manifest.items() if found[key] != expected]
+    wrong = manifest_problems(task, {"files": len(loaded.files), "samples": len(loaded.items),
+                                     "checksum": checksum})
     if wrong:
         raise ManifestMismatchError(f"{root}: the data does not match the manifest in "
                                     f"{task.source}: {'; '.join(wrong)}")
     return loaded, checksum
+
+
+def manifest_problems(task: TaskConfig, found: dict[str, object]) -> list[str]:
+    """How the data found differ from the task's ``manifest`` (none: they agree)."""
+    return [f"{key} {expected!r} expected, {found[key]!r} found"
+            for key, expected in task.manifest.items() if found[key] != expected]
+
+
+def listed_checksum(task: TaskConfig, data_root: Path) -> tuple[str, dict[str, str]] | None:
+    """The data checksum and per-file checksums ``load_task_data`` would record, from the
+    loader's file list (``data.paths.declare_files``) without loading a sample; None when the
+    loader has no list or anything is amiss (the ordinary load then says what)."""
+    loader = LOADERS.get(task.dataset.format)
+    lister = getattr(loader, "list_files", None)
+    if lister is None:
+        return None
+    try:
+        check_options(loader, task.dataset.options, task.source, task.dataset.format)
+        root = dataset_dir(task, data_root)
+        if task.dataset.sample_builder and not (root / BUILT_MARKER).exists():
+            return None
+        per_file: dict[str, str] = {}
+        checksum = data_checksum(lister(root, **task.dataset.options), root, per_file)
+    except Exception:  # a probe: the ordinary load reports the same problem properly
+        return None
+    return checksum, per_file
 
 
 def subsample_items(items: list, k: int, seed: int) -> list:

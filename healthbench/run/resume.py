@@ -16,6 +16,8 @@ from typing import Any, Mapping, Sequence
 
 from healthbench.results.samples import atomic_write_text
 from healthbench.results.schema import Results, TaskResult, read_results
+from healthbench.run.distributed import shard_paths
+from healthbench.scoring.score import MODEL_ERROR
 from healthbench.run.sample_inputs import SAMPLE_INPUTS_VERSION, differences, unchecked
 from healthbench.taskconfig.schema import TaskConfig
 
@@ -101,6 +103,25 @@ def samples_stamp(samples_path: Path) -> dict[str, int] | None:
     except OSError:
         return None
     return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def retries_pending(samples_path: Path) -> bool:
+    """Whether resuming would change samples.jsonl: a sample that failed in the model (it is
+    retried; found by a byte search, so a response that merely quotes the words counts too)
+    or shard files a distributed run left to merge."""
+    if shard_paths(samples_path):
+        return True
+    marker = MODEL_ERROR.encode()
+    tail = b""
+    try:
+        with open(samples_path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 23), b""):  # 8 MB at a time
+                if marker in tail + chunk[:len(marker)] or marker in chunk:
+                    return True
+                tail = chunk[-len(marker):]
+    except OSError:
+        return True
+    return False
 
 
 def read_previous(run_dir: Path) -> Results | None:

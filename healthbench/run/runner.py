@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from healthbench.core.names import require_inside
+from healthbench.data.bulk import gc_relaxed
 from healthbench.data.images import ImageError, check_image, load_image
 from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
@@ -128,8 +130,15 @@ def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Respo
 
 def _prefetched(task: TaskConfig, batches: list[list[Pending]], workers: int,
                 decode: bool = True) -> Iterator[list[tuple[Pending, Request | str]]]:
-    """Yield decoded batches, keeping the next ones decoding in threads meanwhile."""
+    """Yield decoded batches, keeping the next ones decoding in threads meanwhile.
+
+    Header checks (``decode=False``) run inline: they are Python work that holds the GIL, so
+    threads only made the main thread wait for it between its writes."""
     if not batches:
+        return
+    if not decode:
+        for batch in batches:
+            yield _load_batch(task, batch, decode)
         return
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hb-images") as pool:
         ahead = 2
@@ -174,14 +183,11 @@ def run_task(task: TaskConfig, model: Model, metrics: Sequence[Metric],
 def _run_single(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                 items: Sequence[Sample | SampleError], samples_path: Path,
                 settings: RunSettings) -> list[SampleResult]:
-    """One process: samples.jsonl is read once; afterwards only the lines this run appended."""
+    """One process: samples.jsonl is read once; the lines this run appends are kept as they
+    are written, each exactly as reading it back would give it (``SamplesWriter(keep=...)``)."""
     records = _drop_model_errors(samples_path, read_samples(samples_path, repair=True))
-    offset = samples_path.stat().st_size if samples_path.exists() else 0
     done = set(records).union(*(read_samples(s) for s in shard_paths(samples_path)))
-    written = _run_items(task, model, metrics, items, done, samples_path, settings)
-    if written:
-        for sample_id, record in read_samples(samples_path, offset=offset).items():
-            records.setdefault(sample_id, record)
+    _run_items(task, model, metrics, items, done, samples_path, settings, keep=records)
     return _in_order(records, items)
 
 
@@ -218,9 +224,15 @@ def _merge_shards(samples_path: Path) -> None:
 
 def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
                items: Sequence[Sample | SampleError], done: set[str], samples_path: Path,
-               settings: RunSettings) -> int:
-    """Run the items not in ``done``; returns how many records were appended."""
-    with SamplesWriter(samples_path) as writer:
+               settings: RunSettings, keep: dict[str, SampleResult] | None = None) -> int:
+    """Run the items not in ``done``; returns how many records were appended (and adds them
+    to ``keep`` when given)."""
+    # image outputs keep their inputs: the saved strip shows input | output | reference
+    decode = getattr(model, "needs_pixels", True) or task.output == "image"
+    # a pixel-free model (replay, random) allocates next to nothing itself: collections only
+    # rescan the records piling up (data.bulk.gc_relaxed)
+    with (nullcontext() if decode else gc_relaxed()), SamplesWriter(samples_path) as writer:
+        writer.keep = keep
         pending = _prepare(task, items, done, writer)
         size = settings.batch_size
         if size == "auto":
@@ -228,8 +240,6 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
         batches = _batches(pending, int(size))
         bar = _progress(task.name, len(pending), settings.progress)
         call = BatchCaller(lambda requests: _call(model, task, requests))
-        # image outputs keep their inputs: the saved strip shows input | output | reference
-        decode = getattr(model, "needs_pixels", True) or task.output == "image"
         for loaded in _prefetched(task, batches, settings.workers, decode):
             runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
             for item, req in loaded:

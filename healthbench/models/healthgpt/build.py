@@ -199,18 +199,20 @@ def build_released(variant: Variant, paths: Paths, dtype: torch.dtype, device: t
 
 
 def build_random(variant: Variant, dtype: torch.dtype, device: torch.device,
-                 attn_implementation: str, seed: int) -> Built:
+                 attn_implementation: str, seed: int, shape_name: str | None = None) -> Built:
     """A full-size M3/L14/XL32-shaped model with random weights (comprehension only).
 
     For speed and memory measurements (benchmarks/throughput.py): every tensor is created
     directly on ``device`` in ``dtype`` (no full-size float32 copy on the CPU first); shapes are
-    the released ones (shapes.py), H-LoRA B is non-zero so the adapters do real work.
+    the released ones (shapes.py), or ``shape_name`` (``mid``: the layout at CPU size), H-LoRA
+    B is non-zero so the adapters do real work.
     """
     from transformers import AutoModelForCausalLM, CLIPVisionModel
 
     from healthbench.models.healthgpt import shapes
 
-    shape = shapes.get_shape(variant.name)
+    shape_name = shape_name or variant.name
+    shape = shapes.get_shape(shape_name)
     tokenizer = shapes.build_tokenizer(shape.tokenizer_size, shape.eos)
     processor = clip_processor()
     previous = torch.get_default_dtype()
@@ -220,8 +222,8 @@ def build_random(variant: Variant, dtype: torch.dtype, device: torch.device,
         torch.set_default_dtype(dtype)
         try:
             llm = AutoModelForCausalLM.from_config(
-                shapes.llm_config(variant.name, tokenizer, attn_implementation), dtype=dtype)
-            vision = CLIPVisionModel(shapes.vision_config(attn_implementation))
+                shapes.llm_config(shape_name, tokenizer, attn_implementation), dtype=dtype)
+            vision = CLIPVisionModel(shapes.vision_config(attn_implementation, shape_name))
             net = HealthGPT(llm, vision, tokenizer, processor, variant.family,
                             get_template(variant.template), variant.vq_tokens)
             net.add_task(COMPREHENSION, variant.hlora(COMPREHENSION))

@@ -31,7 +31,8 @@ class HealthGPTPlugin(Model):
     ``device_map``, ``seed`` (tiny weights), ``system_prompt`` (replaces the template's),
     ``constrained_image_decoding`` (force exactly one image of index tokens; default: only tiny).
     Speed (docs/benchmarks.md): ``random_weights`` (m3/l14/xl32 at full size with random
-    weights, comprehension only, no files: for benchmarks), ``cache_implementation`` (dynamic or
+    weights, comprehension only, no files: for benchmarks; ``random_shape: mid`` builds the
+    layout at CPU size instead, hidden 256, 4 layers), ``cache_implementation`` (dynamic or
     static KV cache for generation), ``compile`` (torch.compile of the static-cache decode step
     and of the option-scoring forward; GPU only), ``pad_multiple`` (left-pad batches to a
     multiple of this many tokens; default 64 with compile, else 1), ``preprocess_workers``
@@ -74,7 +75,7 @@ class HealthGPTPlugin(Model):
                  vqgan_config: str | None = None, com_hlora_alpha: float | None = None,
                  gen_hlora_alpha: float | None = None,
                  hlora_experts: int | None = None,
-                 batch_invariant: bool = False) -> None:
+                 batch_invariant: bool = False, random_shape: str | None = None) -> None:
         from healthbench.models.healthgpt import build
         from healthbench.models.healthgpt.adapters import HLoRAArgs
         from healthbench.models.healthgpt.variants import GENERATION, get_variant
@@ -94,14 +95,23 @@ class HealthGPTPlugin(Model):
         if compile and torch_device.type == "cpu":
             raise ModelArgsError("healthgpt: compile=true needs a GPU (the CPU path stays "
                                  "eager)")
+        if random_shape is not None and not (random_weights and spec.name != "tiny"):
+            raise ModelArgsError("healthgpt: random_shape is a shape for random_weights")
         if spec.name == "tiny":
             built = build.build_tiny(spec, paths, torch_dtype, torch_device, attn_implementation,
                                      int(seed), hlora)
         elif random_weights:
             if paths.given():
                 raise ModelArgsError("healthgpt: random_weights takes no weight paths")
+            if random_shape is not None:
+                from healthbench.models.healthgpt.shapes import get_shape
+
+                try:
+                    get_shape(random_shape)
+                except ValueError as exc:
+                    raise ModelArgsError(f"healthgpt: random_shape: {exc}") from exc
             built = build.build_random(spec, torch_dtype, torch_device, attn_implementation,
-                                       int(seed))
+                                       int(seed), random_shape)
         else:
             built = build.build_released(spec, paths, torch_dtype, torch_device,
                                          attn_implementation, device_map, hlora)

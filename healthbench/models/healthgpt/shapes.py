@@ -41,6 +41,7 @@ class Shape:
     model_type: str                # phi3 | qwen2
     tokenizer_size: int            # len(tokenizer) of the real base tokenizer
     eos: str
+    vision: dict[str, Any] | None = None  # CLIP config fields; None: CLIP ViT-L/14-336
 
 
 CLIP_L14_336 = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
@@ -68,6 +69,17 @@ SHAPES: dict[str, Shape] = {
                        max_position_embeddings=32768, rms_norm_eps=1e-6, rope_theta=1000000.0,
                        hidden_act="silu", tie_word_embeddings=False, use_sliding_window=False),
                   "qwen2", 151665, "<|endoftext|>"),
+    # Not a released shape: the M3 layout at CPU size (hidden 256, 4 layers, a 4-layer CLIP
+    # of width 128 at 336/14, so 576 image tokens as in M3), for throughput.py --shape mid
+    "mid": Shape(dict(vocab_size=2048, hidden_size=256, intermediate_size=768,
+                      num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                      max_position_embeddings=4096, original_max_position_embeddings=4096,
+                      rms_norm_eps=1e-5, rope_theta=10000.0, sliding_window=2047,
+                      hidden_act="silu", tie_word_embeddings=False),
+                 "phi3", 2048, "<|endoftext|>",
+                 dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+                      num_attention_heads=4, image_size=336, patch_size=14, projection_dim=128,
+                      hidden_act="quick_gelu", layer_norm_eps=1e-5)),
 }
 
 
@@ -111,9 +123,11 @@ def llm_config(name: str, tokenizer: Any, attn_implementation: str) -> Any:
     return config
 
 
-def vision_config(attn_implementation: str) -> Any:
+def vision_config(attn_implementation: str, name: str | None = None) -> Any:
+    """The CLIP config of shape ``name`` (default, and every released shape: ViT-L/14-336)."""
     from transformers import CLIPVisionConfig
 
-    config = CLIPVisionConfig(**CLIP_L14_336)
+    fields = (get_shape(name).vision if name else None) or CLIP_L14_336
+    config = CLIPVisionConfig(**fields)
     config._attn_implementation = attn_implementation
     return config

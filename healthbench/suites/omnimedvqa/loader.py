@@ -22,6 +22,7 @@ from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     LoadedDataset,
     UnsafePathError,
+    declare_files,
     loads_json,
     require_dir,
     resolve_inside,
@@ -69,19 +70,31 @@ EXPECTED = ("OmniMedVQA/QA_information/Open-access/*.json (and Restricted-access
             "it) plus OmniMedVQA/Images/, as unzipped from OmniMedVQA.zip")
 
 
+def _qa_files(root: Path, access: Iterable[str]) -> list[tuple[str, Path]]:
+    """(access level, QA file) in loading order."""
+    out = []
+    for level in access:
+        folder = root / "QA_information" / level
+        if folder.is_dir():  # Restricted-access is often absent; Open-access is checked below
+            out.extend((level, path) for path in sorted(folder.glob("*.json")))
+    return out
+
+
+def list_omnimedvqa(root: Path, access: Iterable[str] = ACCESS_LEVELS) -> list[Path]:
+    """The QA files ``load_omnimedvqa`` reads (its ``files``), without reading them."""
+    return [path for _, path in _qa_files(root, access)]
+
+
 @LOADERS.register("omnimedvqa")
 @declare_options(access=Option((list,), items=(str,), choices=ACCESS_LEVELS))
+@declare_files(list_omnimedvqa)
 def load_omnimedvqa(root: Path, access: Iterable[str] = ACCESS_LEVELS) -> LoadedDataset:
     """Every QA item of the requested access levels; bad rows become SampleErrors."""
     require_dir(root / "QA_information", "OmniMedVQA", EXPECTED)
     dataset = LoadedDataset()
-    for level in access:
-        folder = root / "QA_information" / level
-        if not folder.is_dir():
-            continue  # Restricted-access is often absent; Open-access is checked below
-        for path in sorted(folder.glob("*.json")):
-            dataset.files.append(path)
-            dataset.items.extend(_read_file(root, path, level))
+    for level, path in _qa_files(root, access):
+        dataset.files.append(path)
+        dataset.items.extend(_read_file(root, path, level))
     if not dataset.files:
         require_dir(root / "QA_information" / "Open-access", "OmniMedVQA", EXPECTED)
         raise FileNotFoundError(f"no QA JSON files under {root / 'QA_information'}; "
