@@ -183,7 +183,12 @@ def load_slake(root: Path, split: str = "test",
         if not isinstance(row, dict):
             loaded.items.append(SampleError(f"{split}/item{index}", where, "not a JSON object"))
             continue
-        if row.get("q_lang") not in wanted:
+        lang = row.get("q_lang")
+        if not isinstance(lang, str):
+            loaded.items.append(SampleError(f"{split}/item{index}", where,
+                                            f"q_lang {lang!r} is not a language code"))
+            continue
+        if lang not in wanted:
             continue
         qid = row.get("qid")
         sample_id = str(qid) if qid not in (None, "") else f"{split}/item{index}"
