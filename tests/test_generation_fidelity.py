@@ -244,3 +244,20 @@ def test_replay_image_paths_stay_inside_the_replay_folder(tmp_path: Path) -> Non
     assert got[2].image.dtype == np.uint8 and got[2].image.shape == (2, 2)
     assert got[3].image is None and "'..'" in got[3].error
     assert got[4].image is None and "absolute path" in got[4].error
+
+
+def test_a_recycled_image_id_never_serves_another_images_pair(tmp_path: Path) -> None:
+    """The per-sample pair cache is keyed by the response image's id(); CPython reuses the id of
+    a freed array, so an entry left by an earlier run must not answer for a new image that got
+    its address (this once scored a random image as identical to its reference)."""
+    from healthbench.suites.generation import metrics as fidelity
+
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "ref.png")
+    sample = Sample(id="s", question="q", target=ImageSource(path=tmp_path / "ref.png"))
+    metric = METRICS.get("fidelity_mse")(protocol="native", data_range=255)
+    first = np.full((8, 8), 90, np.uint8)                      # identical to the reference
+    assert metric.per_sample(sample, Response(image=first), None) == 0.0
+    second = np.full((8, 8), 100, np.uint8)                    # 10 grey levels off
+    old_key = next(k for k in fidelity._CACHE if k[1] == id(first))
+    fidelity._CACHE[(old_key[0], id(second), *old_key[2:])] = fidelity._CACHE.pop(old_key)
+    assert metric.per_sample(sample, Response(image=second), None) == pytest.approx(100.0)

@@ -235,29 +235,34 @@ def _factory(what: str, higher_is_better: bool):
     return make
 
 
-_CACHE: dict[tuple, Pair] = {}
+#: (sample id, id of the response image, protocol settings) -> (that image, its prepared pair).
+#: The entry holds the image itself, so while it is cached no other array can take its id: a
+#: key built from a recycled ``id()`` alone once served a freed image's pair to a new response.
+_CACHE: dict[tuple, tuple[Any, Pair]] = {}
 
 
 def _prepared(sample: Sample, response: Response, protocol: str, size: int, color: str,
               data_range: float | None) -> Pair:
     """The prepared pair, shared by the ssim/psnr/mse metrics of one sample (small cache)."""
     key = (sample.id, id(response.image), protocol, size, color, data_range)
-    if key not in _CACHE:
-        if len(_CACHE) > 16:
-            _CACHE.clear()
-        if not isinstance(sample.target, ImageSource):
-            raise FidelityInputError("the sample has no reference image")
-        if response.image is None:
-            raise FidelityInputError("the model returned no image")
-        if protocol == "healthgpt-8bit":
-            pair = prepare_healthgpt_8bit(response.image, sample.target, size, color)
-        elif protocol == "synthrad":
-            pair = prepare_synthrad(response.image, sample.target, sample.meta.get("mask"),
-                                    str(sample.meta.get("mask_policy", "body")))
-        else:
-            pair = prepare_native(response.image, sample.target, float(data_range))
-        _CACHE[key] = pair
-    return _CACHE[key]
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] is response.image:
+        return cached[1]
+    if len(_CACHE) > 16:
+        _CACHE.clear()
+    if not isinstance(sample.target, ImageSource):
+        raise FidelityInputError("the sample has no reference image")
+    if response.image is None:
+        raise FidelityInputError("the model returned no image")
+    if protocol == "healthgpt-8bit":
+        pair = prepare_healthgpt_8bit(response.image, sample.target, size, color)
+    elif protocol == "synthrad":
+        pair = prepare_synthrad(response.image, sample.target, sample.meta.get("mask"),
+                                str(sample.meta.get("mask_policy", "body")))
+    else:
+        pair = prepare_native(response.image, sample.target, float(data_range))
+    _CACHE[key] = (response.image, pair)
+    return pair
 
 
 for _what, _higher in (("ssim", True), ("psnr", True), ("mse", False), ("mae", False)):
