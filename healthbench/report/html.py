@@ -60,7 +60,7 @@ def _metric_td(metric: MetricValue | None, info: MetricInfo, n: int | None = Non
     text = format_metric(metric, info)
     if n is not None:
         text += f" n={n}"
-    return _td(text, "" if value is None else f"{value:.6f}", "num")
+    return _td(text, _sort_key(value), "num")
 
 
 def render_table(table: Table) -> str:

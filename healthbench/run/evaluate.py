@@ -181,17 +181,16 @@ def describe_task(task: TaskConfig, metrics: Sequence[Metric],
         extra={"samples_file": samples_stamp(samples_path)})
 
 
-def _finished(spec: RunSpec, run_dir: Path, seeds: dict[str, Any]) -> Results | None:
+def _finished(spec: RunSpec, run_dir: Path, seeds: dict[str, Any],
+              previous: Results | None) -> Results | None:
     """results.json when every task of ``spec`` is finished and current for this command
     (``resume.current_block``), decided without loading a dataset: the data checksum comes
     from the loader's file list (``prepare.listed_checksum``). None, and the ordinary path
     (which reaches the same verdict by loading everything), wherever this cannot decide: a
     loader without a file list, a manifest sample count, a judge, lm-eval tasks, several
     processes, samples to retry."""
-    if rank_and_world()[1] > 1 or spec.judge or spec.lmeval_tasks or not spec.tasks:
-        return None
-    previous = read_previous(run_dir)
-    if previous is None:
+    if previous is None or rank_and_world()[1] > 1 or spec.judge or spec.lmeval_tasks or \
+            not spec.tasks:
         return None
     now = replace(previous, harness_version=__version__, git_sha=git_sha(), seed=spec.seed,
                   limit=spec.limit, subsample=spec.subsample)
@@ -246,7 +245,10 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
     if model is None:
         declared = MODELS.get(spec.model).capabilities_for(spec.model_args)
         check_capabilities(frozenset(declared), spec.model, spec.tasks)
-    finished = _finished(spec, run_dir, seeds) if rank == 0 else None
+    # results.json as an earlier command left it, read once: the finished-run check and the
+    # per-task reuse (resume.current_block) both compare against it
+    previous = read_previous(run_dir) if rank == 0 and not spec.judge else None
+    finished = _finished(spec, run_dir, seeds, previous) if rank == 0 else None
     if finished is not None:  # nothing to run: no dataset or model is loaded
         # the model and its arguments are still checked; run.json stays as it is (the seeds,
         # protocols and data it records were just found current by current_block)
@@ -289,7 +291,6 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
         harness_version=__version__, git_sha=git_sha(), env=environment(), seed=spec.seed,
         seeds=seeds, command=spec.command, limit=spec.limit, subsample=spec.subsample,
         started=started)
-    previous = read_previous(run_dir) if rank == 0 and judge is None else None
     reused = 0
     try:
         for task, items, checksum, data_files in prepared:
