@@ -1,4 +1,5 @@
-"""Strict loading of the released weight layout (healthgpt.md §3.5, §4), on the tiny model.
+"""Strict loading of the released weight layout (HealthGPT's H-LoRA .bin files and VQGAN
+checkpoint), on the tiny model.
 
 The checkpoints are written here, key by key, in upstream's PEFT-wrapper naming — not with the
 loader's own layout helpers — so a wrong mapping in the loader cannot hide behind a matching one
@@ -227,7 +228,7 @@ def test_vqgan_checkpoint_missing_a_decoder_key_fails(tmp_path):
 
 
 def test_vqgan_decoder_has_the_taming_parameter_names():
-    """Released f8-8192 layout (healthgpt.md §4): 4 levels, 3 blocks each, attention at 32²."""
+    """Released f8-8192 VQGAN layout: 4 levels, 3 blocks each, attention at 32²."""
     with torch.device("meta"):
         names = set(VQGANDecoder().state_dict())
     for key in ["quantize.embed.weight", "post_quant_conv.weight", "decoder.conv_in.weight",

@@ -1,4 +1,5 @@
-"""H-LoRA numerics (healthgpt.md §3.2): the layer against references built in plain sight."""
+"""H-LoRA numerics (DCDmllm/HealthGPT llava/peft/tuners/lora.py): the layer against references
+built in plain sight."""
 from __future__ import annotations
 
 import pytest
