@@ -197,7 +197,7 @@ class Stages:
                ("healthbench.run.evaluate", "run_task", "run task (total)"),
                ("healthbench.run.runner", "read_samples", "  samples.jsonl reads"),
                ("healthbench.run.runner", "_prepare", "  prompts"),
-               ("healthbench.run.runner", "score_sample", "  extract + score"),
+               ("healthbench.scoring.score", "SampleScorer.__call__", "  extract + score"),
                ("healthbench.run.runner", "_load_batch", "  image checks + requests"),
                ("healthbench.run.runner", "_call", "  model calls"),
                ("healthbench.run.evaluate", "summarize_task", "aggregate + bootstrap"),
@@ -209,9 +209,12 @@ class Stages:
 
         self.seconds: dict[str, float] = {}
         for module_name, attr, label in self.TARGETS:
-            module = importlib.import_module(module_name)
-            if hasattr(module, attr):
-                setattr(module, attr, self._timed(getattr(module, attr), label))
+            owner: Any = importlib.import_module(module_name)
+            *path, name = attr.split(".")  # "Class.method" patches the class
+            for part in path:
+                owner = getattr(owner, part)
+            if hasattr(owner, name):
+                setattr(owner, name, self._timed(getattr(owner, name), label))
 
     def _timed(self, fn: Callable, label: str) -> Callable:
         @functools.wraps(fn)

@@ -142,9 +142,12 @@ def _png_size(src: ImageSource) -> tuple[int, int] | None:
     before. A third of PIL's cost per image (a pixel-free model's 100k images go through it)."""
     if src.path is None:
         return None
-    try:
-        with open(src.path, "rb") as fh:
-            head = fh.read(4096)
+    try:  # os.open/os.read: a quarter of what a Python file object costs for 4 KB
+        fd = os.open(src.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            head = os.read(fd, 4096)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     if not head.startswith(_PNG_SIGNATURE):

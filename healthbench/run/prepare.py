@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
+from healthbench.data.bulk import gc_paused
 from healthbench.data.paths import LoadedDataset, data_checksum, one_pass, resolve_inside
 from healthbench.data.options import OptionError, check_options
 from healthbench.taskconfig.schema import TaskConfig, TaskConfigError
@@ -58,7 +59,9 @@ def load_task_data(task: TaskConfig, data_root: Path) -> tuple[LoadedDataset, st
         raise TaskConfigError(str(exc)) from None
     ensure_sample_data(task, data_root)
     root = dataset_dir(task, data_root)
-    with one_pass():  # each folder resolved once for the whole pass (data.paths)
+    # each folder resolved once for the whole pass (data.paths); no collections while 100k
+    # acyclic sample records are built (data.bulk)
+    with one_pass(), gc_paused():
         loaded: LoadedDataset = loader(root, **task.dataset.options)
     checksum = data_checksum(loaded.files, root, loaded.file_checksums)
     wrong = manifest_problems(task, {"files": len(loaded.files), "samples": len(loaded.items),

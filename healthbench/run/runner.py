@@ -23,7 +23,7 @@ from healthbench.scoring.base import Metric
 from healthbench.models.base import Model
 from healthbench.taskconfig.prompts import render
 from healthbench.results.samples import SamplesWriter, read_samples, rewrite_samples
-from healthbench.scoring.score import MODEL_ERROR, error_result, score_sample
+from healthbench.scoring.score import MODEL_ERROR, SampleScorer, error_result
 from healthbench.taskconfig.schema import TaskConfig
 from healthbench.core.types import Request, Response, Sample, SampleError, SampleResult
 
@@ -240,6 +240,7 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
         batches = _batches(pending, int(size))
         bar = _progress(task.name, len(pending), settings.progress)
         call = BatchCaller(lambda requests: _call(model, task, requests))
+        score = SampleScorer(task, metrics)
         for loaded in _prefetched(task, batches, settings.workers, decode):
             runnable = [(item, req) for item, req in loaded if isinstance(req, Request)]
             for item, req in loaded:
@@ -251,7 +252,7 @@ def _run_items(task: TaskConfig, model: Model, metrics: Sequence[Metric],
             for (item, request), response in zip(runnable, responses):
                 if task.output == "image" and response.image is not None:
                     response = _with_strip(samples_path.parent, item.sample, request, response)
-                writer.write(score_sample(task, metrics, item.sample, response, item.prompt))
+                writer.write(score(item.sample, response, item.prompt))
             writer.sync()
             if bar is not None:
                 bar.update(len(loaded))

@@ -231,6 +231,9 @@ def choice_letter(text: str, sample: Sample, last_mention: bool = True) -> Any:
         return UNPARSED
     options = {str(k).strip().upper(): str(v) for k, v in dict(sample.options).items()}
     letters = {k for k in options if len(k) == 1 and k.isalpha()} or set(FALLBACK_LETTERS)
+    bare = text.strip().upper()
+    if len(bare) == 1 and bare in letters:
+        return bare  # a bare letter, the answer asked for: what the cascade below finds too
     body = _THINK.sub(" ", text).replace("**", "").replace("__", "")
     tags = _ANSWER_TAG.findall(body)
     wrapped = [t for t in (tags[-1] if tags else None, _boxed(body)) if t is not None]
