@@ -310,9 +310,10 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
                 results.tasks[task.name] = earlier
                 reused += 1
                 continue
-            records, choice_blocks = choices.report(records, spec.seed)  # original order only
-            summary = TaskResult.from_summary(
-                summarize_task(metrics, records, task.group_by, spec.seed))
+            with gc_paused():  # built while 100k records are alive: see healthbench.data.bulk
+                records, choice_blocks = choices.report(records, spec.seed)  # original order
+                summary = TaskResult.from_summary(
+                    summarize_task(metrics, records, task.group_by, spec.seed))
             results.tasks[task.name] = replace(
                 described, n=summary.n, n_errors=summary.n_errors, n_total=summary.n_total,
                 metrics=summary.metrics, groups=summary.groups, macro=summary.macro,
@@ -321,7 +322,8 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
                 seconds=round(time.perf_counter() - t0, 2),
                 judge=judge_summary(metrics, records, judge))
             results.ended = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            write_results(run_dir, results)  # after every task: a later crash keeps this one
+            with gc_paused():
+                write_results(run_dir, results)  # after every task: a crash keeps this one
         if reused and reused == len(prepared) and lmeval_plan is None:
             log.warning("%s: every task is finished and results.json is current; nothing to "
                         "do", run_dir)
@@ -340,5 +342,6 @@ def evaluate_results(spec: RunSpec, model: Model | None = None) -> Results:
             judge.close()
         if rank == 0 and results.tasks and not (reused == len(prepared) and
                                                 lmeval_plan is None):
-            write_tables(run_dir, results)  # also for the tasks finished before a failure
+            with gc_paused():  # pandas' import, next to the records: see data.bulk
+                write_tables(run_dir, results)  # also for the tasks finished before a failure
     return results
