@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from healthbench.core.catalog import LOADERS, SAMPLE_BUILDERS
 from healthbench.data.options import Option, declare_options
-from healthbench.data.paths import (LoadedDataset, UnsafePathError, require_dir,
-                                    resolve_inside)
+from healthbench.data.paths import (LoadedDataset, UnsafePathError, declare_files,
+                                    require_dir, resolve_inside)
 from healthbench.data.images import is_image_file, nifti_axial_depth
 from healthbench.core.types import ImageSource, Sample, SampleError
 
@@ -72,9 +72,39 @@ def _nifti_depth(path: Path) -> int:
     return nifti_axial_depth(path)
 
 
+#: A file found by walking: (its path, its path relative to the root, why it is refused or None).
+Walked = tuple[Path, Path, str | None]
+
+
+def _image_files(root: Path) -> list[Walked]:
+    """Every image file under ``root`` (recursively), in sorted order."""
+    require_dir(root, "image folder", "a folder of PNG/JPEG/DICOM/NIfTI images")
+    return [_walked(root, path)
+            for path in sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p))]
+
+
+def _walked(root: Path, path: Path) -> Walked:
+    """A file found by walking the folder that resolves outside the data root (a symlink, or a
+    file under a symlinked folder, pointing out) is refused like a row's '..' path in the other
+    loaders: recorded as that file's error, never read (nor listed among the files)."""
+    rel = path.relative_to(root)
+    try:
+        resolve_inside(root, rel, f"{root.name}: {rel}")
+    except UnsafePathError as exc:
+        return path, rel, str(exc)
+    return path, rel, None
+
+
+def list_image_folder(root: Path, slices: dict[str, Any] | None = None,
+                      modality: str | None = None) -> list[Path]:
+    """The files ``load_image_folder`` reads (its ``files``), without reading them."""
+    return [path for path, _, refused in _image_files(root) if refused is None]
+
+
 @LOADERS.register("image_folder")
 @declare_options(slices=Option((dict, type(None)), fields=SLICE_FIELDS),
                  modality=Option((str, type(None))))
+@declare_files(list_image_folder)
 def load_image_folder(root: Path, slices: dict[str, Any] | None = None,
                       modality: str | None = None) -> LoadedDataset:
     """Every image under ``root`` (recursively), in sorted order; volumes give axial slices.
@@ -82,14 +112,13 @@ def load_image_folder(root: Path, slices: dict[str, Any] | None = None,
     The id is the relative path (plus ``#slice`` for volumes); the modality comes from the first
     folder level (``CT/``, ``MR/``…) unless ``modality`` is given.
     """
-    require_dir(root, "image folder", "a folder of PNG/JPEG/DICOM/NIfTI images")
     rule = slices or {"mode": "middle"}
     dataset = LoadedDataset()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p)):
-        rel = path.relative_to(root)
+    for path, rel, refused in _image_files(root):
         meta = {"modality": modality or (rel.parts[0] if len(rel.parts) > 1 else "unknown"),
                 "format": _format(path), "file": str(rel)}
-        if _refused(dataset, root, rel, meta):
+        if refused is not None:
+            dataset.items.append(SampleError(str(rel), str(rel), refused, meta))
             continue
         dataset.files.append(path)
         frames: Sequence[int | None] = [None]
@@ -109,18 +138,6 @@ def load_image_folder(root: Path, slices: dict[str, Any] | None = None,
     return dataset
 
 
-def _refused(dataset: LoadedDataset, root: Path, rel: Path, meta: dict[str, Any]) -> bool:
-    """A file found by walking the folder that resolves outside the data root (a symlink, or a
-    file under a symlinked folder, pointing out) is refused like a row's '..' path in the other
-    loaders: recorded as that file's error, never read."""
-    try:
-        resolve_inside(root, rel, f"{root.name}: {rel}")
-    except UnsafePathError as exc:
-        dataset.items.append(SampleError(str(rel), str(rel), str(exc), meta))
-        return True
-    return False
-
-
 def _format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".dcm", ".dicom")):
@@ -134,29 +151,42 @@ def _format(path: Path) -> str:
 IXI_SEQUENCES = ("T1", "T2", "PD", "MRA")
 
 
-@LOADERS.register("ixi")
-@declare_options(factor=Option((int,)), slices=Option((dict, type(None)), fields=SLICE_FIELDS),
-                 sequence=Option((str,), choices=IXI_SEQUENCES))
-def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None,
-             sequence: str = "T1") -> LoadedDataset:
-    """IXI volumes of one sequence (``IXI*-T1.nii.gz`` by default; ``sequence: T2`` / ``PD`` /
-    ``MRA``), never any other NIfTI under the folder; input = slice down-scaled ×factor
-    (bicubic), reference = the slice."""
+def _ixi_volumes(root: Path, sequence: str) -> list[Walked]:
+    """The volumes of one IXI sequence under ``root`` (any subfolder), in sorted order."""
     if sequence not in IXI_SEQUENCES:
         raise ValueError(f"IXI sequence must be one of {', '.join(IXI_SEQUENCES)}, got "
                          f"{sequence!r}")
     pattern = f"IXI*-{sequence}.nii.gz"
     require_dir(root, "IXI", f"IXI brain MRI volumes named {pattern} (any subfolder)")
-    rule = slices or {"mode": "middle"}
-    dataset = LoadedDataset()
     volumes = sorted(root.rglob(pattern))
     if not volumes:
         raise FileNotFoundError(f"no {pattern} volumes under {root} (IXI names its files "
                                 f"IXI<id>-<site>-<number>-{sequence}.nii.gz)")
-    for path in volumes:
-        rel = path.relative_to(root)
+    return [_walked(root, path) for path in volumes]
+
+
+def list_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None,
+             sequence: str = "T1") -> list[Path]:
+    """The volumes ``load_ixi`` reads (its ``files``), without reading them."""
+    return [path for path, _, refused in _ixi_volumes(root, sequence) if refused is None]
+
+
+@LOADERS.register("ixi")
+@declare_options(factor=Option((int,)), slices=Option((dict, type(None)), fields=SLICE_FIELDS),
+                 sequence=Option((str,), choices=IXI_SEQUENCES))
+@declare_files(list_ixi)
+def load_ixi(root: Path, factor: int = 4, slices: dict[str, Any] | None = None,
+             sequence: str = "T1") -> LoadedDataset:
+    """IXI volumes of one sequence (``IXI*-T1.nii.gz`` by default; ``sequence: T2`` / ``PD`` /
+    ``MRA``), never any other NIfTI under the folder; input = slice down-scaled ×factor
+    (bicubic), reference = the slice."""
+    volumes = _ixi_volumes(root, sequence)
+    rule = slices or {"mode": "middle"}
+    dataset = LoadedDataset()
+    for path, rel, refused in volumes:
         meta = {"modality": "MR", "sequence": sequence, "file": str(rel), "factor": factor}
-        if _refused(dataset, root, rel, meta):
+        if refused is not None:
+            dataset.items.append(SampleError(str(rel), str(rel), refused, meta))
             continue
         dataset.files.append(path)
         try:
@@ -194,11 +224,65 @@ def _nonempty_slices(mask: Path) -> np.ndarray:
     return filled[::-1] if flipped else filled
 
 
+class _Patient(NamedTuple):
+    """One SynthRAD2023 patient folder as found by listing it (no volume read)."""
+
+    region: str
+    folder: Path
+    wanted: tuple[Path, ...]  # the volumes the mask policy needs
+    missing: list[str]  # those of them absent, relative to the root
+    refused: tuple[Path, str] | None  # the first volume resolving outside the root, and why
+
+
+def _synthrad_patients(root: Path, direction: str, regions: Sequence[str],
+                       mask: str) -> list[_Patient]:
+    """The patient folders of the requested regions, in loading order."""
+    if direction not in ("mr2ct", "ct2mr"):
+        raise ValueError(f"direction must be mr2ct or ct2mr, got {direction!r}")
+    if mask not in MASK_POLICIES:
+        raise ValueError(f"mask must be body or none, got {mask!r}")
+    require_dir(root, "SynthRAD2023", "Task1/<region>/<patient>/{ct,mr,mask}.nii.gz with regions "
+                "brain and pelvis (point dataset.path at the Task1 folder)")
+    found = []
+    for region in regions:
+        for patient in sorted(p for p in (root / region).glob("*") if p.is_dir()):
+            ct, mr, body = (patient / f"{n}.nii.gz" for n in ("ct", "mr", "mask"))
+            wanted = (ct, mr, body) if mask == "body" else (ct, mr)
+            refused = None
+            for volume in (ct, mr, body):
+                why = _walked(root, volume)[2] if volume.exists() or volume.is_symlink() else None
+                if why is not None:
+                    refused = (volume, why)
+                    break
+            found.append(_Patient(region, patient, wanted,
+                                  [str(p.relative_to(root)) for p in wanted if not p.exists()],
+                                  refused))
+    return found
+
+
+def _no_patients(root: Path, regions: Sequence[str]) -> FileNotFoundError:
+    return FileNotFoundError(f"no patients under {root}/<region>/ for regions {list(regions)}")
+
+
+def list_synthrad(root: Path, direction: str = "mr2ct",
+                  regions: Sequence[str] = ("brain", "pelvis"),
+                  slices: dict[str, Any] | None = None, mask: str = "body") -> list[Path]:
+    """The volumes ``load_synthrad`` reads (its ``files``), without reading them. (Where every
+    patient's slice selection comes out empty the loader raises after reading; no run of such
+    data can have finished, so this list cannot wrongly match one.)"""
+    patients = _synthrad_patients(root, direction, regions, mask)
+    if not patients:
+        raise _no_patients(root, regions)
+    return [volume for p in patients if p.refused is None and not p.missing
+            for volume in p.wanted]
+
+
 @LOADERS.register("synthrad2023")
 @declare_options(direction=Option((str,), choices=("mr2ct", "ct2mr")),
                  regions=Option((list,), items=(str,), choices=("brain", "pelvis")),
                  slices=Option((dict, type(None)), fields=SLICE_FIELDS),
                  mask=Option((str,), choices=MASK_POLICIES))
+@declare_files(list_synthrad)
 def load_synthrad(root: Path, direction: str = "mr2ct",
                   regions: Sequence[str] = ("brain", "pelvis"),
                   slices: dict[str, Any] | None = None, mask: str = "body") -> LoadedDataset:
@@ -211,62 +295,55 @@ def load_synthrad(root: Path, direction: str = "mr2ct",
     meta). A slice whose mask is empty is skipped, recorded as an error saying why, so every
     metric of the task counts the same samples.
     """
-    if direction not in ("mr2ct", "ct2mr"):
-        raise ValueError(f"direction must be mr2ct or ct2mr, got {direction!r}")
-    if mask not in MASK_POLICIES:
-        raise ValueError(f"mask must be body or none, got {mask!r}")
-    require_dir(root, "SynthRAD2023", "Task1/<region>/<patient>/{ct,mr,mask}.nii.gz with regions "
-                "brain and pelvis (point dataset.path at the Task1 folder)")
+    patients = _synthrad_patients(root, direction, regions, mask)
     rule = slices or {"mode": "middle"}
     dataset = LoadedDataset()
-    for region in regions:
-        for patient in sorted(p for p in (root / region).glob("*") if p.is_dir()):
-            ct, mr, body = (patient / f"{n}.nii.gz" for n in ("ct", "mr", "mask"))
-            rel = f"{region}/{patient.name}"
-            meta = {"region": region, "patient": patient.name, "direction": direction,
-                    "modality": "CT" if direction == "mr2ct" else "MR", "volume": rel,
-                    "mask_policy": mask}
-            wanted = (ct, mr, body) if mask == "body" else (ct, mr)
-            missing = [str(p.relative_to(root)) for p in wanted if not p.exists()]
-            if any(_refused(dataset, root, p.relative_to(root), meta)
-                   for p in (ct, mr, body) if p.exists() or p.is_symlink()):
+    for region, patient, wanted, missing, refused in patients:
+        ct, mr, body = (patient / f"{n}.nii.gz" for n in ("ct", "mr", "mask"))
+        rel = f"{region}/{patient.name}"
+        meta = {"region": region, "patient": patient.name, "direction": direction,
+                "modality": "CT" if direction == "mr2ct" else "MR", "volume": rel,
+                "mask_policy": mask}
+        if refused is not None:
+            volume_rel = str(refused[0].relative_to(root))
+            dataset.items.append(SampleError(volume_rel, volume_rel, refused[1], meta))
+            continue
+        if missing:
+            dataset.items.append(SampleError(rel, str(patient), f"missing {', '.join(missing)}"
+                                             + (" (or set the loader option mask: none)"
+                                                if str(body.relative_to(root)) in missing
+                                                else ""), meta))
+            continue
+        dataset.files += list(wanted)
+        try:
+            depth = _nifti_depth(ct)
+            if _nifti_depth(mr) != depth:
+                raise ValueError(f"ct has {depth} slices but mr has {_nifti_depth(mr)}")
+            filled = _nonempty_slices(body) if mask == "body" else np.ones(depth, bool)
+            if filled.size != depth:
+                raise ValueError(f"ct has {depth} slices but mask has {filled.size}")
+            frames = select_slices(depth, rule)
+        except Exception as exc:
+            dataset.items.append(SampleError(rel, str(patient), f"unreadable pair: {exc}",
+                                             meta))
+            continue
+        for frame in frames:
+            sample_meta = {**meta, "slice": frame, "depth": depth, "selected": len(frames),
+                           "mask": str(body) if mask == "body" else None}
+            if not filled[frame]:
+                dataset.items.append(SampleError(
+                    f"{rel}#{frame}", str(body), f"skipped: {body.relative_to(root)} is "
+                    f"empty on slice {frame} (nothing to score inside the body mask)",
+                    sample_meta))
                 continue
-            if missing:
-                dataset.items.append(SampleError(rel, str(patient), f"missing {', '.join(missing)}"
-                                                 + (" (or set the loader option mask: none)"
-                                                    if str(body.relative_to(root)) in missing
-                                                    else ""), meta))
-                continue
-            dataset.files += list(wanted)
-            try:
-                depth = _nifti_depth(ct)
-                if _nifti_depth(mr) != depth:
-                    raise ValueError(f"ct has {depth} slices but mr has {_nifti_depth(mr)}")
-                filled = _nonempty_slices(body) if mask == "body" else np.ones(depth, bool)
-                if filled.size != depth:
-                    raise ValueError(f"ct has {depth} slices but mask has {filled.size}")
-                frames = select_slices(depth, rule)
-            except Exception as exc:
-                dataset.items.append(SampleError(rel, str(patient), f"unreadable pair: {exc}",
-                                                 meta))
-                continue
-            for frame in frames:
-                sample_meta = {**meta, "slice": frame, "depth": depth, "selected": len(frames),
-                               "mask": str(body) if mask == "body" else None}
-                if not filled[frame]:
-                    dataset.items.append(SampleError(
-                        f"{rel}#{frame}", str(body), f"skipped: {body.relative_to(root)} is "
-                        f"empty on slice {frame} (nothing to score inside the body mask)",
-                        sample_meta))
-                    continue
-                ct_src = ImageSource(path=ct, frame=frame, window=CT_WINDOW)
-                mr_src = ImageSource(path=mr, frame=frame)
-                source, target = (mr_src, ct_src) if direction == "mr2ct" else (ct_src, mr_src)
-                dataset.items.append(Sample(
-                    id=f"{rel}#{frame}", question=INSTRUCTIONS[direction], images=(source,),
-                    target=target, meta=sample_meta))
+            ct_src = ImageSource(path=ct, frame=frame, window=CT_WINDOW)
+            mr_src = ImageSource(path=mr, frame=frame)
+            source, target = (mr_src, ct_src) if direction == "mr2ct" else (ct_src, mr_src)
+            dataset.items.append(Sample(
+                id=f"{rel}#{frame}", question=INSTRUCTIONS[direction], images=(source,),
+                target=target, meta=sample_meta))
     if not dataset.items:
-        raise FileNotFoundError(f"no patients under {root}/<region>/ for regions {list(regions)}")
+        raise _no_patients(root, regions)
     return dataset
 
 

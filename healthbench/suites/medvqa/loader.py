@@ -19,6 +19,7 @@ from healthbench.data.paths import (
     DatasetMissingError,
     LoadedDataset,
     UnsafePathError,
+    declare_files,
     loads_json,
     require_dir,
     resolve_inside,
@@ -64,14 +65,19 @@ def _image_path(root: Path, folder: str, name: str, where: str) -> ImageSource:
 
 # --- Hub parquet copies (VQA-RAD, PathVQA) -------------------------------------------------------
 
-def _load_hub_parquet(root: Path, split: str, dataset: str, prefix: str) -> LoadedDataset:
-    """``root/data/<split>-*.parquet`` with columns image, question, answer; ids ``split/row``."""
+def _hub_shards(root: Path, split: str, dataset: str, prefix: str) -> list[Path]:
+    """``root/data/<split>-*.parquet`` in name order."""
     shards = split_shards(root / "data", split)
     if not shards:
         raise _missing(dataset, root, f"data/{split}-*.parquet (the {prefix} dataset repo)")
+    return shards
+
+
+def _load_hub_parquet(root: Path, split: str, dataset: str, prefix: str) -> LoadedDataset:
+    """``root/data/<split>-*.parquet`` with columns image, question, answer; ids ``split/row``."""
     loaded = LoadedDataset()
     index = 0
-    for shard in shards:
+    for shard in _hub_shards(root, split, dataset, prefix):
         loaded.files.append(shard)
         try:
             rows = read_rows(shard, ("image", "question", "answer"))
@@ -95,31 +101,49 @@ def _load_hub_parquet(root: Path, split: str, dataset: str, prefix: str) -> Load
 
 # --- VQA-RAD ------------------------------------------------------------------------------------
 
-@LOADERS.register("vqa_rad")
-@declare_options(split=Option((str,), choices=("train", "test")),
-                 layout=Option((str,), choices=("auto", "osf", "hub")))
-def load_vqa_rad(root: Path, split: str = "test", layout: str = "auto") -> LoadedDataset:
-    """VQA-RAD from the OSF release (``VQA_RAD Dataset Public.json`` + ``VQA_RAD Image
-    Folder/``; test = ``phrase_type`` test_freeform/test_para, ids = ``qid``) or from the
-    ``flaviagiammarino/vqa-rad`` Hub files (``data/<split>-*.parquet``, ids ``split/row``).
-    ``layout``: ``osf``, ``hub`` or ``auto`` (OSF when its JSON is there)."""
+VQA_RAD_HUB = "flaviagiammarino/vqa-rad"
+
+
+def _vqa_rad_files(root: Path, split: str, layout: str) -> tuple[str, list[Path]]:
+    """The layout found (``osf`` or ``hub``) and the files it is read from."""
     expected = (f"either the OSF release ('{VQA_RAD_JSON}' and '{VQA_RAD_IMAGES}/') or the "
-                f"Hub copy flaviagiammarino/vqa-rad (data/{split}-*.parquet)")
+                f"Hub copy {VQA_RAD_HUB} (data/{split}-*.parquet)")
     require_dir(root, "VQA-RAD", expected)
     if layout not in ("auto", "osf", "hub"):
         raise ValueError(f"VQA-RAD: layout must be auto, osf or hub, got {layout!r}")
     if layout == "osf" or (layout == "auto" and (root / VQA_RAD_JSON).is_file()):
         if not (root / VQA_RAD_JSON).is_file():
             raise _missing("VQA-RAD", root, expected)
-        return _load_vqa_rad_osf(root, split)
+        if split not in ("train", "test"):
+            raise ValueError(f"VQA-RAD (OSF release): split must be train or test, got "
+                             f"{split!r}")
+        return "osf", [root / VQA_RAD_JSON]
     if layout == "auto" and not split_shards(root / "data", split):
         raise _missing("VQA-RAD", root, expected)
-    return _load_hub_parquet(root, split, "VQA-RAD", "flaviagiammarino/vqa-rad")
+    return "hub", _hub_shards(root, split, "VQA-RAD", VQA_RAD_HUB)
+
+
+def list_vqa_rad(root: Path, split: str = "test", layout: str = "auto") -> list[Path]:
+    """The files ``load_vqa_rad`` reads (its ``files``), without reading them."""
+    return _vqa_rad_files(root, split, layout)[1]
+
+
+@LOADERS.register("vqa_rad")
+@declare_options(split=Option((str,), choices=("train", "test")),
+                 layout=Option((str,), choices=("auto", "osf", "hub")))
+@declare_files(list_vqa_rad)
+def load_vqa_rad(root: Path, split: str = "test", layout: str = "auto") -> LoadedDataset:
+    """VQA-RAD from the OSF release (``VQA_RAD Dataset Public.json`` + ``VQA_RAD Image
+    Folder/``; test = ``phrase_type`` test_freeform/test_para, ids = ``qid``) or from the
+    ``flaviagiammarino/vqa-rad`` Hub files (``data/<split>-*.parquet``, ids ``split/row``).
+    ``layout``: ``osf``, ``hub`` or ``auto`` (OSF when its JSON is there)."""
+    found, _ = _vqa_rad_files(root, split, layout)
+    if found == "osf":
+        return _load_vqa_rad_osf(root, split)
+    return _load_hub_parquet(root, split, "VQA-RAD", VQA_RAD_HUB)
 
 
 def _load_vqa_rad_osf(root: Path, split: str) -> LoadedDataset:
-    if split not in ("train", "test"):
-        raise ValueError(f"VQA-RAD (OSF release): split must be train or test, got {split!r}")
     path = root / VQA_RAD_JSON
     loaded = LoadedDataset(files=[path])
     rows = _json_list(path, loaded)
@@ -164,18 +188,30 @@ def _json_list(path: Path, loaded: LoadedDataset) -> list[Any]:
 
 # --- SLAKE ---------------------------------------------------------------------------------------
 
-@LOADERS.register("slake")
-@declare_options(split=Option((str,), choices=("train", "validation", "test")),
-                 languages=Option((list,), items=(str,), choices=("en", "zh")))
-def load_slake(root: Path, split: str = "test",
-               languages: Iterable[str] = ("en",)) -> LoadedDataset:
-    """SLAKE 1.0 (``Slake1.0/<split>.json`` + ``imgs/<img_name>``); ids are the ``qid``s.
-    Papers report the English questions (``q_lang == "en"``), the default."""
+def _slake_file(root: Path, split: str) -> Path:
     expected = f"Slake1.0/{split}.json and Slake1.0/imgs/ (as unzipped from Slake.zip)"
     require_dir(root, "SLAKE", expected)
     path = root / f"{split}.json"
     if not path.is_file():
         raise _missing("SLAKE", root, expected)
+    return path
+
+
+def list_slake(root: Path, split: str = "test",
+               languages: Iterable[str] = ("en",)) -> list[Path]:
+    """The file ``load_slake`` reads (its ``files``), without reading it."""
+    return [_slake_file(root, split)]
+
+
+@LOADERS.register("slake")
+@declare_options(split=Option((str,), choices=("train", "validation", "test")),
+                 languages=Option((list,), items=(str,), choices=("en", "zh")))
+@declare_files(list_slake)
+def load_slake(root: Path, split: str = "test",
+               languages: Iterable[str] = ("en",)) -> LoadedDataset:
+    """SLAKE 1.0 (``Slake1.0/<split>.json`` + ``imgs/<img_name>``); ids are the ``qid``s.
+    Papers report the English questions (``q_lang == "en"``), the default."""
+    path = _slake_file(root, split)
     wanted = set(languages)
     loaded = LoadedDataset(files=[path])
     for index, row in enumerate(_json_list(path, loaded)):
@@ -216,15 +252,24 @@ def load_slake(root: Path, split: str = "test",
 
 # --- PathVQA -------------------------------------------------------------------------------------
 
+PATHVQA_HUB = "flaviagiammarino/path-vqa"
+
+
+def list_pathvqa(root: Path, split: str = "test") -> list[Path]:
+    """The shards ``load_pathvqa`` reads (its ``files``), without reading them."""
+    require_dir(root, "PathVQA", f"data/{split}-*.parquet (the {PATHVQA_HUB} dataset repo)")
+    return _hub_shards(root, split, "PathVQA", PATHVQA_HUB)
+
+
 @LOADERS.register("pathvqa")
 @declare_options(split=Option((str,), choices=("train", "validation", "test")))
+@declare_files(list_pathvqa)
 def load_pathvqa(root: Path, split: str = "test") -> LoadedDataset:
     """PathVQA from the ``flaviagiammarino/path-vqa`` Hub files (``data/<split>-*.parquet``).
     The original release stores its QA as Python pickles, which are not read (unpickling runs
     code from the file)."""
-    require_dir(root, "PathVQA", f"data/{split}-*.parquet (the flaviagiammarino/path-vqa "
-                                 "dataset repo)")
-    return _load_hub_parquet(root, split, "PathVQA", "flaviagiammarino/path-vqa")
+    require_dir(root, "PathVQA", f"data/{split}-*.parquet (the {PATHVQA_HUB} dataset repo)")
+    return _load_hub_parquet(root, split, "PathVQA", PATHVQA_HUB)
 
 
 # --- PMC-VQA -------------------------------------------------------------------------------------
@@ -233,19 +278,30 @@ PMC_IMAGE_FOLDERS = ("figures", "images")
 _CHOICE_PREFIX = re.compile(r"^\s*([A-D])\s*[:.]\s*")
 
 
-@LOADERS.register("pmc_vqa")
-@declare_options(file=Option((str,)))
-def load_pmc_vqa(root: Path, file: str = "test_2.csv") -> LoadedDataset:
-    """PMC-VQA (``xmcmic/PMC-VQA``): a CSV (v2 ``test_2.csv``; v1 ``test.csv`` /
-    ``test_clean.csv``) with ``Figure_path, Question, Choice A..D`` and the answer as
-    ``Answer_label`` (a letter) or ``Answer``/``Anwser`` (a letter, "B:text" or the text).
-    Images are looked up in ``figures/`` then ``images/``. Ids are ``<file stem>/<row>``."""
+def _pmc_file(root: Path, file: str) -> Path:
     expected = (f"PMC-VQA/{file} and the unzipped figures (PMC-VQA/figures/ or "
                 "PMC-VQA/images/), as in the xmcmic/PMC-VQA dataset repo")
     require_dir(root, "PMC-VQA", expected)
     path = resolve_inside(root, file, "pmc_vqa option 'file'")
     if not path.is_file():
         raise _missing("PMC-VQA", root, expected)
+    return path
+
+
+def list_pmc_vqa(root: Path, file: str = "test_2.csv") -> list[Path]:
+    """The file ``load_pmc_vqa`` reads (its ``files``), without reading it."""
+    return [_pmc_file(root, file)]
+
+
+@LOADERS.register("pmc_vqa")
+@declare_options(file=Option((str,)))
+@declare_files(list_pmc_vqa)
+def load_pmc_vqa(root: Path, file: str = "test_2.csv") -> LoadedDataset:
+    """PMC-VQA (``xmcmic/PMC-VQA``): a CSV (v2 ``test_2.csv``; v1 ``test.csv`` /
+    ``test_clean.csv``) with ``Figure_path, Question, Choice A..D`` and the answer as
+    ``Answer_label`` (a letter) or ``Answer``/``Anwser`` (a letter, "B:text" or the text).
+    Images are looked up in ``figures/`` then ``images/``. Ids are ``<file stem>/<row>``."""
+    path = _pmc_file(root, file)
     loaded = LoadedDataset(files=[path])
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:  # a BOM is common

@@ -48,6 +48,7 @@ from healthbench.data.paths import (
     DatasetMissingError,
     LoadedDataset,
     UnsafePathError,
+    declare_files,
     loads_json,
     require_dir,
     resolve_inside,
@@ -183,6 +184,29 @@ def _ordered(items: list[tuple[int, Sample | SampleError]]) -> list[Sample | Sam
 # --------------------------------------------------------------------------- official layout
 
 
+def _mimic_files(root: Path, section: str, reference_labels: str, views: Iterable[str] | None,
+                 csv_uncertain: str) -> tuple[Path, Path | None, Path | None]:
+    """The split, chexpert and metadata CSVs found (the last two None when absent and not
+    needed by the options). The report texts are not among the files: they are read per study
+    from ``files/`` (see ``LoadedDataset.files``)."""
+    _check_options(section, reference_labels, csv_uncertain)
+    require_dir(root, "MIMIC-CXR-JPG", EXPECTED)
+    split_path = _find_csv(root, SPLIT_CSV, required=True)
+    assert split_path is not None  # required=True raises instead
+    return (split_path, _find_csv(root, CHEXPERT_CSV, required=reference_labels == "csv"),
+            _find_csv(root, METADATA_CSV, required=views is not None))
+
+
+def list_mimic_cxr(root: Path, split: str = "test", views: Iterable[str] | None = None,
+                   section: str = "findings", reference_labels: str = "labeler",
+                   labeler: str = "chexpert_rules",
+                   labeler_args: Mapping[str, Any] | None = None,
+                   max_chars: int | None = None, csv_uncertain: str = "uncertain",
+                   keep_reference_text: bool = False) -> list[Path]:
+    """The CSVs ``load_mimic_cxr`` reads (its ``files``), without reading them."""
+    return [p for p in _mimic_files(root, section, reference_labels, views, csv_uncertain) if p]
+
+
 @LOADERS.register("mimic_cxr")
 @declare_options(split=Option((str,), choices=("train", "validate", "test")),
                  views=Option((list, type(None)), items=(str,)),
@@ -192,6 +216,7 @@ def _ordered(items: list[tuple[int, Sample | SampleError]]) -> list[Sample | Sam
                  max_chars=Option((int, type(None))),
                  csv_uncertain=Option((str,), choices=tuple(_CSV_UNCERTAIN)),
                  keep_reference_text=Option((bool,)))
+@declare_files(list_mimic_cxr)
 def load_mimic_cxr(root: Path, split: str = "test", views: Iterable[str] | None = None,
                    section: str = "findings", reference_labels: str = "labeler",
                    labeler: str = "chexpert_rules",
@@ -199,11 +224,8 @@ def load_mimic_cxr(root: Path, split: str = "test", views: Iterable[str] | None 
                    max_chars: int | None = None, csv_uncertain: str = "uncertain",
                    keep_reference_text: bool = False) -> LoadedDataset:
     """One sample per image of ``split`` (``views``: keep only these ViewPositions)."""
-    _check_options(section, reference_labels, csv_uncertain)
-    require_dir(root, "MIMIC-CXR-JPG", EXPECTED)
-    split_path = _find_csv(root, SPLIT_CSV, required=True)
-    chexpert_path = _find_csv(root, CHEXPERT_CSV, required=reference_labels == "csv")
-    metadata_path = _find_csv(root, METADATA_CSV, required=views is not None)
+    split_path, chexpert_path, metadata_path = _mimic_files(root, section, reference_labels,
+                                                            views, csv_uncertain)
     dataset = LoadedDataset(files=[p for p in (split_path, chexpert_path, metadata_path) if p])
 
     view_of: dict[str, str] = {}
@@ -330,20 +352,34 @@ def _table_fields(row: Any) -> tuple[Any, Any, Any]:
     return row.get("id"), row.get("image"), row.get("findings")
 
 
-@LOADERS.register("cxr_findings")
-@declare_options(file=Option((str,)), labeler=Option((str,)),
-                 labeler_args=Option((dict, type(None))), max_chars=Option((int, type(None))),
-                 keep_reference_text=Option((bool,)))
-def load_cxr_findings(root: Path, file: str = "test.jsonl", labeler: str = "chexpert_rules",
-                      labeler_args: Mapping[str, Any] | None = None,
-                      max_chars: int | None = None,
-                      keep_reference_text: bool = False) -> LoadedDataset:
-    """Rows of (image, reference findings); reference labels from ``labeler``."""
+def _table_file(root: Path, file: str) -> Path:
     require_dir(root, "CXR findings table", f"{root}/{file}: rows of image and findings")
     path = resolve_inside(root, file, f"dataset option file={file!r}")
     if not path.is_file():
         raise DatasetMissingError(f"CXR findings table not found at {path}. Expected a JSONL, "
                                   "JSON list or CSV of rows with 'image' and 'findings'.")
+    return path
+
+
+def list_cxr_findings(root: Path, file: str = "test.jsonl", labeler: str = "chexpert_rules",
+                      labeler_args: Mapping[str, Any] | None = None,
+                      max_chars: int | None = None,
+                      keep_reference_text: bool = False) -> list[Path]:
+    """The table ``load_cxr_findings`` reads (its ``files``), without reading it."""
+    return [_table_file(root, file)]
+
+
+@LOADERS.register("cxr_findings")
+@declare_options(file=Option((str,)), labeler=Option((str,)),
+                 labeler_args=Option((dict, type(None))), max_chars=Option((int, type(None))),
+                 keep_reference_text=Option((bool,)))
+@declare_files(list_cxr_findings)
+def load_cxr_findings(root: Path, file: str = "test.jsonl", labeler: str = "chexpert_rules",
+                      labeler_args: Mapping[str, Any] | None = None,
+                      max_chars: int | None = None,
+                      keep_reference_text: bool = False) -> LoadedDataset:
+    """Rows of (image, reference findings); reference labels from ``labeler``."""
+    path = _table_file(root, file)
     done: list[tuple[int, Sample | SampleError]] = []
     pending: list[tuple[int, Sample, str]] = []
     try:

@@ -39,6 +39,7 @@ from healthbench.data.paths import (
     DatasetMissingError,
     LoadedDataset,
     UnsafePathError,
+    declare_files,
     loads_json,
     require_dir,
     resolve_inside,
@@ -56,14 +57,19 @@ LLAVA_RAD_VIEWS = ("AP", "PA")
 RowReader = Callable[[Path, int, Any], "tuple[Sample, str] | None"]
 
 
-def _json_rows(root: Path, file: str, what: str) -> tuple[Path, list[Any] | SampleError]:
-    """The file's rows, or one file-level SampleError when it is not a JSON list."""
+def _peer_file(root: Path, file: str, what: str) -> Path:
     require_dir(root, what, f"{root}/{file} next to MIMIC-CXR-JPG's files/ folder")
     path = resolve_inside(root, file, f"dataset option file={file!r}")
     if not path.is_file():
         raise DatasetMissingError(f"{what} not found at {path}. Put the peer's file in the "
                                   "MIMIC-CXR-JPG folder (next to files/); healthbench never "
                                   "downloads data.")
+    return path
+
+
+def _json_rows(root: Path, file: str, what: str) -> tuple[Path, list[Any] | SampleError]:
+    """The file's rows, or one file-level SampleError when it is not a JSON list."""
+    path = _peer_file(root, file, what)
     try:
         rows = loads_json(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -131,15 +137,27 @@ def _llava_rad_row(root: Path, split: str, path: Path, n: int,
     return sample, prepare_text(findings, "llava-rad")
 
 
+LLAVA_RAD_WHAT = "LLaVA-Rad MIMIC-CXR findings file"
+
+
+def list_llava_rad_findings(root: Path, file: str = LLAVA_RAD_FILE, split: str = "test",
+                            labeler: str = "chexpert_rules",
+                            labeler_args: Mapping[str, Any] | None = None,
+                            keep_reference_text: bool = False) -> list[Path]:
+    """The file ``load_llava_rad_findings`` reads (its ``files``), without reading it."""
+    return [_peer_file(root, file, LLAVA_RAD_WHAT)]
+
+
 @LOADERS.register("llava_rad_findings")
 @declare_options(file=Option((str,)), split=Option((str,)), labeler=Option((str,)),
                  labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
+@declare_files(list_llava_rad_findings)
 def load_llava_rad_findings(root: Path, file: str = LLAVA_RAD_FILE, split: str = "test",
                             labeler: str = "chexpert_rules",
                             labeler_args: Mapping[str, Any] | None = None,
                             keep_reference_text: bool = False) -> LoadedDataset:
     """LLaVA-Rad's curated findings file: its test selection, its prompts, verbatim findings."""
-    return _load_rows(root, file, "LLaVA-Rad MIMIC-CXR findings file",
+    return _load_rows(root, file, LLAVA_RAD_WHAT,
                       lambda path, n, row: _llava_rad_row(root, split, path, n, row),
                       labeler, labeler_args, keep_reference_text)
 
@@ -172,14 +190,25 @@ def _unix_row(root: Path, path: Path, n: int, row: Any) -> tuple[Sample, str]:
     return sample, prepare_text(reference, "unix")
 
 
+UNIX_WHAT = "UniX test_data.json"
+
+
+def list_unix_test_data(root: Path, file: str = UNIX_FILE, labeler: str = "chexpert_rules",
+                        labeler_args: Mapping[str, Any] | None = None,
+                        keep_reference_text: bool = False) -> list[Path]:
+    """The file ``load_unix_test_data`` reads (its ``files``), without reading it."""
+    return [_peer_file(root, file, UNIX_WHAT)]
+
+
 @LOADERS.register("unix_test_data")
 @declare_options(file=Option((str,)), labeler=Option((str,)),
                  labeler_args=Option((dict, type(None))), keep_reference_text=Option((bool,)))
+@declare_files(list_unix_test_data)
 def load_unix_test_data(root: Path, file: str = UNIX_FILE, labeler: str = "chexpert_rules",
                         labeler_args: Mapping[str, Any] | None = None,
                         keep_reference_text: bool = False) -> LoadedDataset:
     """UniX's test_data.json: per-row prompts, references labelled verbatim (prefix kept),
     stripped and cut to 512 characters as UniX cuts both sides."""
-    return _load_rows(root, file, "UniX test_data.json",
+    return _load_rows(root, file, UNIX_WHAT,
                       lambda path, n, row: _unix_row(root, path, n, row),
                       labeler, labeler_args, keep_reference_text)

@@ -27,7 +27,8 @@ from typing import Any, Iterable
 
 from healthbench.core.catalog import LOADERS, PROMPT_BUILDERS, SAMPLE_BUILDERS
 from healthbench.data.options import Option, declare_options
-from healthbench.data.paths import DatasetMissingError, LoadedDataset, require_dir
+from healthbench.data.paths import (DatasetMissingError, LoadedDataset, declare_files,
+                                    require_dir)
 from healthbench.data.hf_files import (
     ParquetError,
     image_from_cell,
@@ -56,17 +57,9 @@ def _expected(subjects: Iterable[str], splits: Iterable[str]) -> str:
         f"MMMU/{s}/{sp}-*.parquet" for s in subjects for sp in splits))
 
 
-@LOADERS.register("mmmu")
-@declare_options(subjects=Option((list,), items=(str,)),
-                 splits=Option((list,), items=(str,), choices=SPLITS))
-def load_mmmu(root: Path, subjects: Iterable[str] = HEALTH_SUBJECTS,
-              splits: Iterable[str] = ("validation",)) -> LoadedDataset:
-    """Every question of the given subjects and splits; malformed rows become SampleErrors.
-
-    ``meta["order"]`` is the position in the official evaluation order (split, then subject in
-    ``CAT_SHORT2LONG`` order, then row), the order the official scorer walks (kept for readers:
-    healthbench's fallback letter depends on the sample alone, ``metrics.official_fallback``).
-    """
+def _mmmu_shards(root: Path, subjects: Iterable[str],
+                 splits: Iterable[str]) -> list[tuple[str, str, list[Path]]]:
+    """(split, subject, its shards) in the official evaluation order (split, then subject)."""
     subjects, splits = list(subjects), list(splits)
     if "test" in splits:
         raise ValueError("MMMU test answers are hidden: the test split is scored only by the "
@@ -75,8 +68,7 @@ def load_mmmu(root: Path, subjects: Iterable[str] = HEALTH_SUBJECTS,
     if unknown:
         raise ValueError(f"MMMU: unknown split(s) {unknown}; available: {', '.join(SPLITS)}")
     require_dir(root, "MMMU", _expected(subjects, splits))
-    dataset = LoadedDataset()
-    order = 0
+    found = []
     for split in splits:
         for subject in subjects:
             shards = split_shards(root / subject, split)
@@ -85,20 +77,44 @@ def load_mmmu(root: Path, subjects: Iterable[str] = HEALTH_SUBJECTS,
                     f"MMMU subject {subject!r}, split {split!r}: no {split}-*.parquet under "
                     f"{root / subject}. Expected {_expected(subjects, splits)}, as downloaded "
                     "from the MMMU/MMMU dataset repo; healthbench never downloads data.")
-            row_index = 0
-            for shard in shards:
-                dataset.files.append(shard)
-                try:
-                    rows = read_rows(shard, REQUIRED_COLUMNS)
-                except ParquetError as exc:
-                    dataset.items.append(SampleError(f"{split}_{subject}/{shard.name}/*",
-                                                     str(shard), str(exc)))
-                    continue
-                for row in rows:
-                    dataset.items.append(_parse_row(row, shard, row_index, subject, split,
-                                                    order))
-                    row_index += 1
-                    order += 1
+            found.append((split, subject, shards))
+    return found
+
+
+def list_mmmu(root: Path, subjects: Iterable[str] = HEALTH_SUBJECTS,
+              splits: Iterable[str] = ("validation",)) -> list[Path]:
+    """The shards ``load_mmmu`` reads (its ``files``), without reading them."""
+    return [shard for _, _, shards in _mmmu_shards(root, subjects, splits) for shard in shards]
+
+
+@LOADERS.register("mmmu")
+@declare_options(subjects=Option((list,), items=(str,)),
+                 splits=Option((list,), items=(str,), choices=SPLITS))
+@declare_files(list_mmmu)
+def load_mmmu(root: Path, subjects: Iterable[str] = HEALTH_SUBJECTS,
+              splits: Iterable[str] = ("validation",)) -> LoadedDataset:
+    """Every question of the given subjects and splits; malformed rows become SampleErrors.
+
+    ``meta["order"]`` is the position in the official evaluation order (split, then subject in
+    ``CAT_SHORT2LONG`` order, then row), the order the official scorer walks (kept for readers:
+    healthbench's fallback letter depends on the sample alone, ``metrics.official_fallback``).
+    """
+    dataset = LoadedDataset()
+    order = 0
+    for split, subject, shards in _mmmu_shards(root, subjects, splits):
+        row_index = 0
+        for shard in shards:
+            dataset.files.append(shard)
+            try:
+                rows = read_rows(shard, REQUIRED_COLUMNS)
+            except ParquetError as exc:
+                dataset.items.append(SampleError(f"{split}_{subject}/{shard.name}/*",
+                                                 str(shard), str(exc)))
+                continue
+            for row in rows:
+                dataset.items.append(_parse_row(row, shard, row_index, subject, split, order))
+                row_index += 1
+                order += 1
     return dataset
 
 

@@ -44,7 +44,7 @@ from typing import Any, Iterable
 
 from healthbench.core.catalog import LOADERS, PROMPT_BUILDERS
 from healthbench.data.options import Option, declare_options
-from healthbench.data.paths import LoadedDataset, require_dir, resolve_inside
+from healthbench.data.paths import LoadedDataset, declare_files, require_dir, resolve_inside
 from healthbench.core.types import ImageSource, Sample, SampleError
 
 OPG_FILES = {"closed": "MMOral-OPG-Bench-Closed-Ended.tsv",
@@ -167,12 +167,10 @@ def _need_columns(path: Path, columns: list[str], needed: Iterable[str]) -> None
 # ---------------------------------------------------------------------------- MMOral-OPG
 
 
-@LOADERS.register("mmoral_opg")
-@declare_options(splits=Option((list,), items=(str,), choices=tuple(OPG_FILES)))
-def load_mmoral_opg(root: Path, splits: Iterable[str] = ("closed", "open")) -> LoadedDataset:
-    """Both halves of MMOral-OPG (or the ``splits`` named); bad rows become SampleErrors."""
+def _opg_files(root: Path, splits: Iterable[str]) -> list[tuple[str, Path]]:
+    """(split, its TSV) in the order the splits are named."""
     require_dir(root, "MMOral-OPG", OPG_EXPECTED)
-    dataset = LoadedDataset()
+    found = []
     for split in splits:
         if split not in OPG_FILES:
             raise ValueError(f"mmoral_opg: unknown split {split!r} (known: closed, open)")
@@ -180,6 +178,22 @@ def load_mmoral_opg(root: Path, splits: Iterable[str] = ("closed", "open")) -> L
         if not path.is_file():
             raise FileNotFoundError(f"MMOral-OPG {split}-ended file not found at {path}. "
                                     f"Expected {OPG_EXPECTED}; healthbench never downloads data.")
+        found.append((split, path))
+    return found
+
+
+def list_mmoral_opg(root: Path, splits: Iterable[str] = ("closed", "open")) -> list[Path]:
+    """The TSVs ``load_mmoral_opg`` reads (its ``files``), without reading them."""
+    return [path for _, path in _opg_files(root, splits)]
+
+
+@LOADERS.register("mmoral_opg")
+@declare_options(splits=Option((list,), items=(str,), choices=tuple(OPG_FILES)))
+@declare_files(list_mmoral_opg)
+def load_mmoral_opg(root: Path, splits: Iterable[str] = ("closed", "open")) -> LoadedDataset:
+    """Both halves of MMOral-OPG (or the ``splits`` named); bad rows become SampleErrors."""
+    dataset = LoadedDataset()
+    for split, path in _opg_files(root, splits):
         needed = ["index", "image", "question", "answer", "category"]
         dataset.files.append(path)
         try:  # pandas' parse errors and UnicodeDecodeError are ValueErrors too
@@ -250,15 +264,26 @@ def mmoral_opg_prompt(sample: Sample) -> str:
 # ---------------------------------------------------------------------------- MMOral-Uni
 
 
-@LOADERS.register("mmoral_uni")
-@declare_options(file=Option((str,)))
-def load_mmoral_uni(root: Path, file: str = UNI_FILE) -> LoadedDataset:
-    """Every row of the MMOral-Omni-Bench TSV; bad rows become SampleErrors."""
+def _uni_file(root: Path, file: str) -> Path:
     require_dir(root, "MMOral-Uni", UNI_EXPECTED)
     path = resolve_inside(root, file, "mmoral_uni: file")
     if not path.is_file():
         raise FileNotFoundError(f"MMOral-Uni file not found at {path}. Expected {UNI_EXPECTED}; "
                                 "healthbench never downloads data.")
+    return path
+
+
+def list_mmoral_uni(root: Path, file: str = UNI_FILE) -> list[Path]:
+    """The TSV ``load_mmoral_uni`` reads (its ``files``), without reading it."""
+    return [_uni_file(root, file)]
+
+
+@LOADERS.register("mmoral_uni")
+@declare_options(file=Option((str,)))
+@declare_files(list_mmoral_uni)
+def load_mmoral_uni(root: Path, file: str = UNI_FILE) -> LoadedDataset:
+    """Every row of the MMOral-Omni-Bench TSV; bad rows become SampleErrors."""
+    path = _uni_file(root, file)
     try:  # pandas' parse errors and UnicodeDecodeError are ValueErrors too
         rows, columns = read_tsv(path)
         _need_columns(path, columns, ["index", "image", "question", "answer", "category"])

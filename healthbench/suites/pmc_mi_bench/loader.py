@@ -34,6 +34,7 @@ from healthbench.data.options import Option, declare_options
 from healthbench.data.paths import (
     LoadedDataset,
     UnsafePathError,
+    declare_files,
     loads_json,
     require_dir,
     resolve_inside,
@@ -93,10 +94,7 @@ def parse_choice_options(question: str) -> dict[str, str]:
     return options
 
 
-@LOADERS.register("pmc_mi_bench")
-@declare_options(subtask=Option((str,), choices=tuple(SUBTASK_FILES), required=True))
-def load_pmc_mi_bench(root: Path, subtask: str) -> LoadedDataset:
-    """The items of one sub-task (``subtask``: a key of SUBTASK_FILES)."""
+def _subtask_file(root: Path, subtask: str) -> Path:
     if subtask not in SUBTASK_FILES:
         raise ValueError(f"pmc_mi_bench: unknown subtask {subtask!r}; known: "
                          f"{', '.join(SUBTASK_FILES)}")
@@ -104,6 +102,20 @@ def load_pmc_mi_bench(root: Path, subtask: str) -> LoadedDataset:
     path = data_dir / SUBTASK_FILES[subtask]
     if not path.is_file():
         require_dir(path, "PMC-MI-Bench", EXPECTED)  # raises DatasetMissingError with the layout
+    return path
+
+
+def list_pmc_mi_bench(root: Path, subtask: str) -> list[Path]:
+    """The file ``load_pmc_mi_bench`` reads (its ``files``), without reading it."""
+    return [_subtask_file(root, subtask)]
+
+
+@LOADERS.register("pmc_mi_bench")
+@declare_options(subtask=Option((str,), choices=tuple(SUBTASK_FILES), required=True))
+@declare_files(list_pmc_mi_bench)
+def load_pmc_mi_bench(root: Path, subtask: str) -> LoadedDataset:
+    """The items of one sub-task (``subtask``: a key of SUBTASK_FILES)."""
+    path = _subtask_file(root, subtask)
     dataset = LoadedDataset(files=[path])
     try:
         rows = loads_json(path.read_text(encoding="utf-8"))
