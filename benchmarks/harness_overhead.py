@@ -117,13 +117,15 @@ _LETTER = re.compile(r"\b([A-D])\b")
 def set_image_cache(data: Path, cache: str) -> None:
     """``cold``: drop this dataset's image files from the page cache (``posix_fadvise``, these
     files only), so that the next phase reads them from the disk, as a first run does;
-    ``warm``: read them all, as a repeated run finds them."""
+    ``warm``: read them all, as a repeated run finds them. A file written moments ago (a fresh
+    dataset) is synced first: the kernel keeps dirty pages whatever the advice."""
     for path in (data / "OmniMedVQA" / "Images").rglob("*.png"):
         if cache == "warm":
             path.read_bytes()
             continue
         fd = os.open(path, os.O_RDONLY)
         try:
+            os.fdatasync(fd)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)

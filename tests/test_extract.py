@@ -202,3 +202,32 @@ def test_medevalkit_reads_answer_tag_first() -> None:
     from healthbench.scoring.medevalkit import medevalkit_choice
 
     assert medevalkit_choice("<think>A?</think><answer>C</answer>", SAMPLE) == "C"
+
+
+def test_the_bare_letter_shortcut_answers_as_the_cascade_does() -> None:
+    """A response that is one option letter skips the extraction cascade (100k answers of a
+    full-size suite mostly are); for every letter, case, padding, option set and last-mention
+    setting it must give what the cascade gives, including option texts that are letters."""
+    from healthbench.scoring.extract import FALLBACK_LETTERS, _choice_letter_cascade
+
+    option_sets = [
+        {},  # no options: the fallback letters
+        OPTIONS,
+        {k: f"finding {k}" for k in "ABCDEFGHIJ"},  # I, and A, as options
+        {"A": "B", "B": "A", "C": "I"},  # option texts that are letters themselves
+        {"a": "lower-case keys", "b": "x"},
+    ]
+    pads = ["{}", " {} ", "\n{}\n", "\t{}", "{} ", "\u00a0{}"]
+    checked = 0
+    for options in option_sets:
+        sample = Sample(id="q", question="?", options=options, target=None)
+        keys = {str(k).strip().upper(): str(v) for k, v in options.items()}
+        letters = {k for k in keys if len(k) == 1 and k.isalpha()} or set(FALLBACK_LETTERS)
+        for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+            for text in (pad.format(c) for pad in pads for c in (letter, letter.lower())):
+                for last in (True, False):
+                    expected = _choice_letter_cascade(text, keys, letters, last)
+                    got = choice_letter(text, sample, last_mention=last)
+                    assert got == expected, (options, repr(text), last)
+                    checked += expected is not UNPARSED
+    assert checked > 100  # the shortcut's cases were among them

@@ -234,6 +234,13 @@ def choice_letter(text: str, sample: Sample, last_mention: bool = True) -> Any:
     bare = text.strip().upper()
     if len(bare) == 1 and bare in letters:
         return bare  # a bare letter, the answer asked for: what the cascade below finds too
+    return _choice_letter_cascade(text, options, letters, last_mention)
+
+
+def _choice_letter_cascade(text: str, options: dict[str, str], letters: set[str],
+                           last_mention: bool) -> Any:
+    """``choice_letter`` without its bare-letter shortcut (tests/test_extract.py checks that the
+    shortcut answers as this does)."""
     body = _THINK.sub(" ", text).replace("**", "").replace("__", "")
     tags = _ANSWER_TAG.findall(body)
     wrapped = [t for t in (tags[-1] if tags else None, _boxed(body)) if t is not None]
