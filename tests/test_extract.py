@@ -208,7 +208,7 @@ def test_the_bare_letter_shortcut_answers_as_the_cascade_does() -> None:
     """A response that is one option letter skips the extraction cascade (100k answers of a
     full-size suite mostly are); for every letter, case, padding, option set and last-mention
     setting it must give what the cascade gives, including option texts that are letters."""
-    from healthbench.scoring.extract import FALLBACK_LETTERS, _choice_letter_cascade
+    from healthbench.scoring.extract import _choice_letter_cascade, option_letters
 
     option_sets = [
         {},  # no options: the fallback letters
@@ -221,8 +221,7 @@ def test_the_bare_letter_shortcut_answers_as_the_cascade_does() -> None:
     checked = 0
     for options in option_sets:
         sample = Sample(id="q", question="?", options=options, target=None)
-        keys = {str(k).strip().upper(): str(v) for k, v in options.items()}
-        letters = {k for k in keys if len(k) == 1 and k.isalpha()} or set(FALLBACK_LETTERS)
+        keys, letters = option_letters(sample)
         for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
             for text in (pad.format(c) for pad in pads for c in (letter, letter.lower())):
                 for last in (True, False):

@@ -212,6 +212,14 @@ def _parse(text: str, options: dict[str, str], letters: set[str],
     return lone.pop() if len(lone) == 1 else None
 
 
+def option_letters(sample: Sample) -> tuple[dict[str, str], set[str]]:
+    """A sample's options keyed by upper-case letter, and the letters that count as answers
+    (the single-letter keys; A–E when it has none)."""
+    options = {str(k).strip().upper(): str(v) for k, v in dict(sample.options).items()}
+    letters = {k for k in options if len(k) == 1 and k.isalpha()} or set(FALLBACK_LETTERS)
+    return options, letters
+
+
 @EXTRACTORS.register("choice_letter")
 def choice_letter(text: str, sample: Sample, last_mention: bool = True) -> Any:
     """The option letter a response names, or UNPARSED; never a guess.
@@ -229,8 +237,7 @@ def choice_letter(text: str, sample: Sample, last_mention: bool = True) -> Any:
     """
     if not isinstance(text, str):
         return UNPARSED
-    options = {str(k).strip().upper(): str(v) for k, v in dict(sample.options).items()}
-    letters = {k for k in options if len(k) == 1 and k.isalpha()} or set(FALLBACK_LETTERS)
+    options, letters = option_letters(sample)
     bare = text.strip().upper()
     if len(bare) == 1 and bare in letters:
         return bare  # a bare letter, the answer asked for: what the cascade below finds too
