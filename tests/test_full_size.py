@@ -150,6 +150,53 @@ def test_pixel_free_models_get_no_images_and_the_same_results(tmp_path: Path,
                                     for e in errors.values())
 
 
+def test_headers_are_requested_a_batch_ahead_of_their_checks(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """The disk reads ahead for pixel-free models: when batch k is checked, the headers of
+    batch k+1 have been requested too (13 samples, batches of 4)."""
+    from healthbench.models.baselines import RandomModel
+    from healthbench.run import runner
+
+    events: list[tuple[str, str]] = []
+    real_advise, real_check = runner.advise_headers, runner.check_image
+
+    def advise(sources):
+        sources = list(sources)
+        events.extend(("advise", str(s.path)) for s in sources)
+        real_advise(sources)
+
+    def check(src):
+        events.append(("check", str(src.path)))
+        real_check(src)
+
+    monkeypatch.setattr(runner, "advise_headers", advise)
+    monkeypatch.setattr(runner, "check_image", check)
+    _toy_run(tmp_path, RandomModel(), "ahead")
+    checked = [path for kind, path in events if kind == "check"]
+    assert len(checked) == 13
+    for k in range(0, 13, 4):  # the first check of batch k/4
+        before = {path for kind, path in events[:events.index(("check", checked[k]))]
+                  if kind == "advise"}
+        assert set(checked[:k + 8]) <= before, k  # this batch and the next one
+
+
+def test_advising_headers_skips_what_it_cannot_open(tmp_path: Path, monkeypatch) -> None:
+    from healthbench.core.types import ImageSource
+    from healthbench.data import images
+
+    if images._WILLNEED is None:
+        pytest.skip("no posix_fadvise on this platform")
+    (tmp_path / "a.png").write_bytes(b"x")
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(os, "posix_fadvise",
+                        lambda fd, offset, length, advice: calls.append((offset, length, advice)))
+    images.advise_headers([ImageSource(path=tmp_path / "a.png"),
+                           ImageSource(path=tmp_path / "absent.png"),
+                           ImageSource(data=b"bytes"), ImageSource(path=tmp_path)])
+    # the file and the folder (its advice is refused by the kernel, not by us), nothing else
+    assert calls == [(0, images.HEADER_BYTES, os.POSIX_FADV_WILLNEED)] * 2
+
+
 def test_header_check_accepts_what_decoding_accepts_for_dicom_and_nifti(tmp_path: Path) -> None:
     import nibabel as nib
     import numpy as np

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 from healthbench.core.names import require_inside
 from healthbench.data.bulk import gc_relaxed
-from healthbench.data.images import ImageError, check_image, load_image
+from healthbench.data.images import ImageError, advise_headers, check_image, load_image
 from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
 from healthbench.scoring.base import Metric
@@ -133,11 +133,16 @@ def _prefetched(task: TaskConfig, batches: list[list[Pending]], workers: int,
     """Yield decoded batches, keeping the next ones decoding in threads meanwhile.
 
     Header checks (``decode=False``) run inline: they are Python work that holds the GIL, so
-    threads only made the main thread wait for it between its writes."""
+    threads only made the main thread wait for it between its writes. The disk reads them
+    ahead instead: the next batch's headers are requested (``advise_headers``) before this
+    batch is checked, so they arrive while it is checked, called and written."""
     if not batches:
         return
     if not decode:
-        for batch in batches:
+        advise_headers(src for item in batches[0] for src in item.sample.images)
+        for i, batch in enumerate(batches):
+            if i + 1 < len(batches):
+                advise_headers(src for item in batches[i + 1] for src in item.sample.images)
             yield _load_batch(task, batch, decode)
         return
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hb-images") as pool:
