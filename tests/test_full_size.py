@@ -158,18 +158,19 @@ def test_headers_are_requested_a_batch_ahead_of_their_checks(tmp_path: Path,
     from healthbench.run import runner
 
     events: list[tuple[str, str]] = []
-    real_advise, real_check = runner.advise_headers, runner.check_image
+    real_advise, real_check = runner.advise_reading, runner.check_image
 
-    def advise(sources):
+    def advise(sources, headers_only=False):
+        assert headers_only
         sources = list(sources)
         events.extend(("advise", str(s.path)) for s in sources)
-        real_advise(sources)
+        real_advise(sources, headers_only)
 
     def check(src):
         events.append(("check", str(src.path)))
         real_check(src)
 
-    monkeypatch.setattr(runner, "advise_headers", advise)
+    monkeypatch.setattr(runner, "advise_reading", advise)
     monkeypatch.setattr(runner, "check_image", check)
     _toy_run(tmp_path, RandomModel(), "ahead")
     checked = [path for kind, path in events if kind == "check"]
@@ -180,21 +181,54 @@ def test_headers_are_requested_a_batch_ahead_of_their_checks(tmp_path: Path,
         assert set(checked[:k + 8]) <= before, k  # this batch and the next one
 
 
-def test_advising_headers_skips_what_it_cannot_open(tmp_path: Path, monkeypatch) -> None:
+def test_decoded_batches_are_requested_as_their_decoding_is_queued(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    from healthbench.data import images
+    from healthbench.models.baselines import RandomModel
+    from healthbench.run import runner
+
+    class Looking(RandomModel):
+        needs_pixels = True
+
+    events: list[tuple[str, str]] = []
+
+    def advise(sources, headers_only=False):
+        assert not headers_only  # whole files: they are decoded
+        events.extend(("advise", str(s.path)) for s in sources)
+
+    def load(src):
+        events.append(("load", str(src.path)))
+        return images.load_image(src)
+
+    monkeypatch.setattr(runner, "advise_reading", advise)
+    monkeypatch.setattr(runner, "load_image", load)
+    _toy_run(tmp_path, Looking(), "decoded")
+    loaded = [path for kind, path in events if kind == "load"]
+    assert len(loaded) == 13  # every sample, the missing image too (its load fails)
+    for path in loaded:
+        assert events.index(("advise", path)) < events.index(("load", path))
+
+
+def test_advising_skips_what_it_cannot_open(tmp_path: Path, monkeypatch) -> None:
     from healthbench.core.types import ImageSource
     from healthbench.data import images
 
     if images._WILLNEED is None:
         pytest.skip("no posix_fadvise on this platform")
     (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "v.nii.gz").write_bytes(b"x")
     calls: list[tuple[int, int, int]] = []
     monkeypatch.setattr(os, "posix_fadvise",
                         lambda fd, offset, length, advice: calls.append((offset, length, advice)))
-    images.advise_headers([ImageSource(path=tmp_path / "a.png"),
-                           ImageSource(path=tmp_path / "absent.png"),
-                           ImageSource(data=b"bytes"), ImageSource(path=tmp_path)])
-    # the file and the folder (its advice is refused by the kernel, not by us), nothing else
-    assert calls == [(0, images.HEADER_BYTES, os.POSIX_FADV_WILLNEED)] * 2
+    sources = [ImageSource(path=tmp_path / "a.png"), ImageSource(path=tmp_path / "absent.png"),
+               ImageSource(data=b"bytes"), ImageSource(path=tmp_path),
+               ImageSource(path=tmp_path / "v.nii.gz")]
+    images.advise_reading(sources, headers_only=True)
+    # the files and the folder (its advice is refused by the kernel, not by us), nothing else
+    assert calls == [(0, images.HEADER_BYTES, os.POSIX_FADV_WILLNEED)] * 3
+    calls.clear()
+    images.advise_reading(sources)  # whole files, but not a NIfTI volume (a slice is read)
+    assert calls == [(0, 0, os.POSIX_FADV_WILLNEED)] * 2
 
 
 def test_header_check_accepts_what_decoding_accepts_for_dicom_and_nifti(tmp_path: Path) -> None:

@@ -116,17 +116,19 @@ HEADER_BYTES = 4096
 _WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", None)
 
 
-def advise_headers(sources: Iterable[ImageSource]) -> None:
-    """Ask the kernel to start reading these files' first ``HEADER_BYTES`` into the page cache
-    now, without waiting (``posix_fadvise(WILLNEED)``), so that the header checks that follow find
-    them there. A disk serves hundreds of such requests at once, while one-at-a-time checks wait
-    for each read in turn: on a cold cache this reads 100k headers ~10× faster (see
-    docs/benchmarks.md). Only a hint: a file that cannot be opened is skipped (its check reports
-    it); where the call does not exist (macOS, Windows) nothing happens."""
+def advise_reading(sources: Iterable[ImageSource], headers_only: bool = False) -> None:
+    """Ask the kernel to start reading these files into the page cache now, without waiting
+    (``posix_fadvise(WILLNEED)``), so that the reads that follow find them there: their first
+    ``HEADER_BYTES`` for header checks, else the whole file (NIfTI volumes excepted: a slice is
+    read of them, not the volume). A disk serves hundreds of such requests at once, while
+    one-at-a-time reads wait for each in turn: on a cold cache 100k headers are read ~10×
+    faster (see docs/benchmarks.md). Only a hint: a file that cannot be opened is skipped (its
+    read reports it); where the call does not exist (macOS, Windows) nothing happens."""
     if _WILLNEED is None:
         return
+    length = HEADER_BYTES if headers_only else 0  # 0: to the end of the file
     for src in sources:
-        if src.path is None:
+        if src.path is None or (not headers_only and _kind(src) == "nifti"):
             continue
         try:
             # O_NONBLOCK: a FIFO in the data folder must not hang the hint
@@ -134,7 +136,7 @@ def advise_headers(sources: Iterable[ImageSource]) -> None:
         except OSError:
             continue
         try:
-            os.posix_fadvise(fd, 0, HEADER_BYTES, _WILLNEED)
+            os.posix_fadvise(fd, 0, length, _WILLNEED)
         except OSError:
             pass
         finally:

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 from healthbench.core.names import require_inside
 from healthbench.data.bulk import gc_relaxed
-from healthbench.data.images import ImageError, advise_headers, check_image, load_image
+from healthbench.data.images import ImageError, advise_reading, check_image, load_image
 from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
 from healthbench.scoring.base import Metric
@@ -128,31 +128,39 @@ def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Respo
     return list(responses)
 
 
+def _advise(batch: list[Pending], headers_only: bool = False) -> None:
+    advise_reading((src for item in batch for src in item.sample.images), headers_only)
+
+
 def _prefetched(task: TaskConfig, batches: list[list[Pending]], workers: int,
                 decode: bool = True) -> Iterator[list[tuple[Pending, Request | str]]]:
     """Yield decoded batches, keeping the next ones decoding in threads meanwhile.
 
     Header checks (``decode=False``) run inline: they are Python work that holds the GIL, so
-    threads only made the main thread wait for it between its writes. The disk reads them
-    ahead instead: the next batch's headers are requested (``advise_headers``) before this
-    batch is checked, so they arrive while it is checked, called and written."""
+    threads only made the main thread wait for it between its writes. The disk reads ahead
+    instead: a batch's files are requested (``advise_reading``) a batch before they are
+    checked, or as its decoding is queued, so they arrive while earlier batches are worked on."""
     if not batches:
         return
     if not decode:
-        advise_headers(src for item in batches[0] for src in item.sample.images)
+        _advise(batches[0], headers_only=True)
         for i, batch in enumerate(batches):
             if i + 1 < len(batches):
-                advise_headers(src for item in batches[i + 1] for src in item.sample.images)
+                _advise(batches[i + 1], headers_only=True)
             yield _load_batch(task, batch, decode)
         return
+
+    def queue(batch: list[Pending]) -> Future:
+        _advise(batch)
+        return pool.submit(_load_batch, task, batch, decode)
+
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hb-images") as pool:
         ahead = 2
-        futures: list[Future] = [pool.submit(_load_batch, task, b, decode)
-                                 for b in batches[:ahead]]
+        futures: list[Future] = [queue(b) for b in batches[:ahead]]
         for i in range(len(batches)):
             result = futures[i].result()
             if i + ahead < len(batches):
-                futures.append(pool.submit(_load_batch, task, batches[i + ahead], decode))
+                futures.append(queue(batches[i + ahead]))
             futures[i] = None  # type: ignore[call-overload]  # free decoded images early
             yield result
 
