@@ -139,7 +139,7 @@ def minimal_loop(data: Path, responses: Path, out: Path, images: bool = False) -
     images are requested from the disk before its rows are read (the kernel reads them all at
     once), so (a') stays the fastest way to read them and (b)/(a') stays a fair ratio."""
     from healthbench.core.types import ImageSource
-    from healthbench.data.images import advise_reading
+    from healthbench.data.readahead import advise_reading
 
     answers: dict[str, str] = {}
     with open(responses, encoding="utf-8") as fh:
@@ -151,8 +151,8 @@ def minimal_loop(data: Path, responses: Path, out: Path, images: bool = False) -
         for path in sorted((data / "OmniMedVQA/QA_information/Open-access").glob("*.json")):
             rows = json.loads(path.read_text(encoding="utf-8"))
             if images:  # the disk reads this file's headers at once, as healthbench's do
-                advise_reading((ImageSource(path=data / "OmniMedVQA" / row["image_path"])
-                                for row in rows), headers_only=True)
+                advise_reading([ImageSource(path=data / "OmniMedVQA" / row["image_path"])
+                                for row in rows], headers_only=True)
             for i, row in enumerate(rows):
                 sid = f"Open-access/{path.stem}/{i}"
                 options = {k: row[f"option_{k}"] for k in "ABCD" if f"option_{k}" in row}

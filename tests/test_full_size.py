@@ -211,24 +211,65 @@ def test_decoded_batches_are_requested_as_their_decoding_is_queued(tmp_path: Pat
 
 def test_advising_skips_what_it_cannot_open(tmp_path: Path, monkeypatch) -> None:
     from healthbench.core.types import ImageSource
-    from healthbench.data import images
+    from healthbench.data import readahead
 
-    if images._WILLNEED is None:
+    if readahead._WILLNEED is None:
         pytest.skip("no posix_fadvise on this platform")
     (tmp_path / "a.png").write_bytes(b"x")
     (tmp_path / "v.nii.gz").write_bytes(b"x")
     calls: list[tuple[int, int, int]] = []
     monkeypatch.setattr(os, "posix_fadvise",
                         lambda fd, offset, length, advice: calls.append((offset, length, advice)))
+    monkeypatch.setattr(readahead, "_all_cached", lambda paths: False)
     sources = [ImageSource(path=tmp_path / "a.png"), ImageSource(path=tmp_path / "absent.png"),
                ImageSource(data=b"bytes"), ImageSource(path=tmp_path),
                ImageSource(path=tmp_path / "v.nii.gz")]
-    images.advise_reading(sources, headers_only=True)
+    readahead.advise_reading(sources, headers_only=True)
     # the files and the folder (its advice is refused by the kernel, not by us), nothing else
-    assert calls == [(0, images.HEADER_BYTES, os.POSIX_FADV_WILLNEED)] * 3
+    assert calls == [(0, readahead.HEADER_BYTES, os.POSIX_FADV_WILLNEED)] * 3
     calls.clear()
-    images.advise_reading(sources)  # whole files, but not a NIfTI volume (a slice is read)
+    readahead.advise_reading(sources)  # whole files, but not a NIfTI volume (a slice is read)
     assert calls == [(0, 0, os.POSIX_FADV_WILLNEED)] * 2
+
+
+def _drop_from_cache(path: Path) -> bool:
+    """Drop ``path`` from the page cache; False where the kernel keeps it anyway."""
+    from healthbench.data import readahead
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    return not readahead._all_cached([path])
+
+
+def test_a_batch_found_in_the_page_cache_is_not_advised(tmp_path: Path, monkeypatch) -> None:
+    """The probe: cached files cost no hint; one uncached probed file gets the batch advised."""
+    from healthbench.core.types import ImageSource
+    from healthbench.data import readahead
+
+    if readahead._WILLNEED is None or readahead._NOWAIT is None:
+        pytest.skip("no posix_fadvise / RWF_NOWAIT on this platform")
+    paths = [tmp_path / f"{i}.png" for i in range(5)]
+    for path in paths:
+        path.write_bytes(b"x" * 100)
+        path.read_bytes()
+    advised: list[int] = []
+    real = os.posix_fadvise
+    monkeypatch.setattr(os, "posix_fadvise",
+                        lambda fd, offset, length, advice: advised.append(advice))
+    sources = [ImageSource(path=p) for p in paths]
+    readahead.advise_reading(sources, headers_only=True)
+    assert advised == []
+    monkeypatch.setattr(os, "posix_fadvise", real)
+    if not _drop_from_cache(paths[2]):  # the middle file is one of the three probed
+        pytest.skip("this file system keeps the file cached whatever the advice")
+    monkeypatch.setattr(os, "posix_fadvise",
+                        lambda fd, offset, length, advice: advised.append(advice))
+    readahead.advise_reading(sources, headers_only=True)
+    assert advised == [os.POSIX_FADV_WILLNEED] * 5
 
 
 def test_header_check_accepts_what_decoding_accepts_for_dicom_and_nifti(tmp_path: Path) -> None:

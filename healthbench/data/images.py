@@ -12,7 +12,6 @@ import io
 import os
 import zlib
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -23,7 +22,7 @@ MAX_PIXELS = int(os.environ.get("HEALTHBENCH_MAX_PIXELS", 100_000_000))
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL raises DecompressionBombError past twice this
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
-_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
 class ImageError(ValueError):
@@ -35,7 +34,7 @@ def _kind(src: ImageSource) -> str:
         name = src.path.name.lower()
         if name.endswith(_DICOM_SUFFIXES):
             return "dicom"
-        if name.endswith(_NIFTI_SUFFIXES):
+        if name.endswith(NIFTI_SUFFIXES):
             return "nifti"
         return "raster"
     head = (src.data or b"")[:132]
@@ -113,34 +112,6 @@ def check_image(src: ImageSource) -> None:
 
 #: Bytes a header check reads from each file (``_png_size``'s read; DICOM/NIfTI headers mostly).
 HEADER_BYTES = 4096
-_WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", None)
-
-
-def advise_reading(sources: Iterable[ImageSource], headers_only: bool = False) -> None:
-    """Ask the kernel to start reading these files into the page cache now, without waiting
-    (``posix_fadvise(WILLNEED)``), so that the reads that follow find them there: their first
-    ``HEADER_BYTES`` for header checks, else the whole file (NIfTI volumes excepted: a slice is
-    read of them, not the volume). A disk serves hundreds of such requests at once, while
-    one-at-a-time reads wait for each in turn: on a cold cache 100k headers are read ~10×
-    faster (see docs/benchmarks.md). Only a hint: a file that cannot be opened is skipped (its
-    read reports it); where the call does not exist (macOS, Windows) nothing happens."""
-    if _WILLNEED is None:
-        return
-    length = HEADER_BYTES if headers_only else 0  # 0: to the end of the file
-    for src in sources:
-        if src.path is None or (not headers_only and _kind(src) == "nifti"):
-            continue
-        try:
-            # O_NONBLOCK: a FIFO in the data folder must not hang the hint
-            fd = os.open(src.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK)
-        except OSError:
-            continue
-        try:
-            os.posix_fadvise(fd, 0, length, _WILLNEED)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
 
 
 def to_uint8(pixels: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
@@ -339,7 +310,7 @@ def axial_slice(img, index: int) -> np.ndarray:  # img: nibabel.Nifti1Image
 def is_image_file(path: Path) -> bool:
     name = path.name.lower()
     return name.endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + _DICOM_SUFFIXES
-                         + _NIFTI_SUFFIXES)
+                         + NIFTI_SUFFIXES)
 
 
 def load_output(path: Path) -> np.ndarray:

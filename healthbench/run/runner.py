@@ -16,7 +16,8 @@ from typing import Iterator, Sequence
 
 from healthbench.core.names import require_inside
 from healthbench.data.bulk import gc_relaxed
-from healthbench.data.images import ImageError, advise_reading, check_image, load_image
+from healthbench.data.images import ImageError, check_image, load_image
+from healthbench.data.readahead import advise_reading
 from healthbench.run.batching import BatchCaller
 from healthbench.run.distributed import barrier, rank_and_world, rank_path, shard_paths
 from healthbench.scoring.base import Metric
@@ -129,7 +130,7 @@ def _call(model: Model, task: TaskConfig, requests: list[Request]) -> list[Respo
 
 
 def _advise(batch: list[Pending], headers_only: bool = False) -> None:
-    advise_reading((src for item in batch for src in item.sample.images), headers_only)
+    advise_reading([src for item in batch for src in item.sample.images], headers_only)
 
 
 def _prefetched(task: TaskConfig, batches: list[list[Pending]], workers: int,
