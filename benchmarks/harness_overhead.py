@@ -7,7 +7,7 @@ written once under ``--workdir``):
     answer letter, appends one JSONL line per question with one fsync per batch of 256 —
     the least any harness must do; (a') the same, also reading the first 64 bytes of each
     image (what reporting a missing or unreadable image per sample costs at least), each QA
-    file's images requested from the disk at once first (``advise_reading``, as (b) does);
+    file's images requested from the disk at once first (``advise_paths``, as (b) does);
 (b) **healthbench** end to end (``run.evaluate.evaluate``, the builtin ``omnimedvqa`` task, the
     ``replay`` model): loading and path checks, prompts, image header checks, the model call,
     answer extraction and scoring, fsync'd samples.jsonl, aggregation with bootstrap intervals
@@ -123,13 +123,18 @@ def set_image_cache(data: Path, cache: str) -> None:
     for path in (data / "OmniMedVQA" / "Images").rglob("*.png"):
         if cache == "warm":
             path.read_bytes()
-            continue
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        else:
+            drop_from_cache(path)
+
+
+def drop_from_cache(path: Path) -> None:
+    """Sync ``path`` and drop it from the page cache (only this file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def minimal_loop(data: Path, responses: Path, out: Path, images: bool = False) -> float:
@@ -138,8 +143,9 @@ def minimal_loop(data: Path, responses: Path, out: Path, images: bool = False) -
     harness that must report missing or unreadable images per sample reads. Each QA file's
     images are requested from the disk before its rows are read (the kernel reads them all at
     once), so (a') stays the fastest way to read them and (b)/(a') stays a fair ratio."""
-    from healthbench.core.types import ImageSource
-    from healthbench.data.readahead import advise_reading
+    from healthbench.data.readahead import advise_paths
+
+    folder = data / "OmniMedVQA"
 
     answers: dict[str, str] = {}
     with open(responses, encoding="utf-8") as fh:
@@ -151,15 +157,14 @@ def minimal_loop(data: Path, responses: Path, out: Path, images: bool = False) -
         for path in sorted((data / "OmniMedVQA/QA_information/Open-access").glob("*.json")):
             rows = json.loads(path.read_text(encoding="utf-8"))
             if images:  # the disk reads this file's headers at once, as healthbench's do
-                advise_reading([ImageSource(path=data / "OmniMedVQA" / row["image_path"])
-                                for row in rows], headers_only=True)
+                advise_paths([f"{folder}/{row['image_path']}" for row in rows], 64)
             for i, row in enumerate(rows):
                 sid = f"Open-access/{path.stem}/{i}"
                 options = {k: row[f"option_{k}"] for k in "ABCD" if f"option_{k}" in row}
                 target = next(k for k, v in options.items() if v == row["gt_answer"])
                 response = answers.get(sid, "")
                 if images:
-                    with open(data / "OmniMedVQA" / row["image_path"], "rb") as fh:
+                    with open(f"{folder}/{row['image_path']}", "rb") as fh:
                         fh.read(64)
                 found = _LETTER.search(response)
                 parsed = found.group(1) if found else None

@@ -233,15 +233,16 @@ def test_advising_skips_what_it_cannot_open(tmp_path: Path, monkeypatch) -> None
 
 
 def _drop_from_cache(path: Path) -> bool:
-    """Drop ``path`` from the page cache; False where the kernel keeps it anyway."""
+    """Drop ``path`` from the page cache as the benchmark does; False where the kernel keeps it
+    anyway."""
+    import sys
+
     from healthbench.data import readahead
 
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fdatasync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from harness_overhead import drop_from_cache
+
+    drop_from_cache(path)
     return not readahead._all_cached([path])
 
 

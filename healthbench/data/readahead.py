@@ -27,17 +27,20 @@ PROBES = 3
 
 
 def advise_reading(sources: Sequence[ImageSource], headers_only: bool = False) -> None:
-    """Start reading these files into the page cache, unless a probe finds them cached: their
+    """Start reading these images into the page cache, unless a probe finds them cached: their
     first ``HEADER_BYTES`` for header checks, else the whole file (NIfTI volumes excepted: a
-    slice is read of them, not the volume). A file that cannot be opened is skipped (its own
-    read reports it)."""
-    if _WILLNEED is None:
+    slice is read of them, not the volume)."""
+    advise_paths([src.path for src in sources if src.path is not None and
+                  (headers_only or not src.path.name.lower().endswith(NIFTI_SUFFIXES))],
+                 HEADER_BYTES if headers_only else 0)
+
+
+def advise_paths(paths: Sequence[os.PathLike[str] | str], length: int = 0) -> None:
+    """Start reading the first ``length`` bytes (0: all) of these files into the page cache,
+    unless a probe finds them cached. A file that cannot be opened is skipped (its own read
+    reports it)."""
+    if _WILLNEED is None or not paths or _all_cached(paths):
         return
-    paths = [src.path for src in sources if src.path is not None and
-             (headers_only or not src.path.name.lower().endswith(NIFTI_SUFFIXES))]
-    if not paths or _all_cached(paths):
-        return
-    length = HEADER_BYTES if headers_only else 0  # 0: to the end of the file
     for path in paths:
         try:
             fd = os.open(path, _FLAGS)
