@@ -56,7 +56,8 @@ def advise_paths(paths: Sequence[os.PathLike[str] | str], length: int = 0) -> No
 
 def _all_cached(paths: Sequence[os.PathLike[str] | str]) -> bool:
     """Whether the first byte of each probed file is in the page cache. False when a probe
-    cannot tell (no ``RWF_NOWAIT``, a file system that refuses it): then the batch is advised."""
+    cannot tell (no ``RWF_NOWAIT``, a file system that refuses it): then the batch is advised.
+    A probe that misses starts the kernel's own readahead of that page; it is advised anyway."""
     if _NOWAIT is None:
         return False
     picks = {0, len(paths) // 2, len(paths) - 1} if len(paths) >= PROBES else range(len(paths))
