@@ -22,8 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from healthbench.scoring.base import Metric
-from healthbench.scoring.paired import compare_metric, holm, pair_records, stable_seed
+from healthbench.scoring.paired import DEFAULT_RESAMPLES, compare_scores, holm, stable_seed
+from healthbench.report.pairing import PairedTask
 from healthbench.report.compare_report import (
     OVERALL,
     Comparison,
@@ -35,7 +38,6 @@ from healthbench.report.compare_report import (
 from healthbench.report.runs import Run, group_values, load_run
 from healthbench.results.samples import atomic_write_text
 from healthbench.results.schema import TaskResult
-from healthbench.core.types import SampleResult
 
 #: The comparison of errored samples that every gated slice with errors gets.
 ERROR_RATE = "error_rate"
@@ -130,19 +132,19 @@ def rebuild_metric(block: TaskResult, name: str) -> Metric | None:
     return metric if isinstance(metric, Metric) and metric.name == name else None
 
 
-def _slices(task: str, block: TaskResult, records: Sequence[SampleResult],
-            ) -> list[tuple[str, str, list[str]]]:
-    """(group key, group value, ids) for the whole task and each group value (baseline meta)."""
-    ids = [r.id for r in records]
-    out = [(OVERALL[0], OVERALL[1], sorted(ids))]
+def _slices(block: TaskResult, paired: PairedTask) -> list[tuple[str, str, np.ndarray]]:
+    """(group key, group value, positions in ``paired``) for the whole task and each group value
+    (baseline meta); positions ascend, i.e. follow the id order."""
+    out = [(OVERALL[0], OVERALL[1], np.arange(len(paired)))]
     for key in block.group_keys:
-        buckets: dict[str, list[str]] = {}
-        for record in records:
+        buckets: dict[str, list[int]] = {}
+        for i, record in enumerate(paired.base):
             for value in group_values(record, key):
-                buckets.setdefault(value, []).append(record.id)
-        if len(buckets) == 1 and sorted(next(iter(buckets.values()))) == out[0][2]:
+                buckets.setdefault(value, []).append(i)
+        if len(buckets) == 1 and len(next(iter(buckets.values()))) == len(paired):
             continue  # one value holding every sample is `overall` again: not tested twice
-        out += [(key, value, sorted(members)) for value, members in sorted(buckets.items())]
+        out += [(key, value, np.asarray(members, dtype=np.intp))
+                for value, members in sorted(buckets.items())]
     return out
 
 
@@ -183,16 +185,17 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
                 report.notes.append(f"task {task}: metric {name} compared from stored per-sample "
                                     "scores only (results.json does not record how to rebuild "
                                     "it)")
-        for key, value, ids in _slices(task, block, list(old_samples.values())):
-            errors = _error_rate_comparison(task, key, value, ids, old_samples, new_samples,
-                                            seed, resamples)
+        paired = PairedTask(old_samples, new_samples)
+        for key, value, positions in _slices(block, paired):
+            errors = _error_rate_comparison(task, key, value, paired, positions, seed,
+                                            resamples)
             if errors is not None:
                 pending.append(errors)
-            base_recs, new_recs, excluded = pair_records(old_samples, new_samples, ids)
+            excluded = paired.excluded(positions)
             for name in names:
                 metric = objects[name]
                 if metric is None:
-                    if not any(name in r.scores for r in base_recs):
+                    if not paired.has_score(name, positions):
                         if (key, value) == OVERALL:
                             report.notes.append(f"task {task}: metric {name} not compared (a "
                                                 "corpus metric that cannot be rebuilt, no "
@@ -200,7 +203,7 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
                         continue
                     metric = Metric(name, per_sample=lambda *a: None,
                                     higher_is_better=block.info(name).higher_is_better)
-                result = compare_metric(metric, base_recs, new_recs,
+                result = paired.compare(metric, positions,
                                         seed=stable_seed(seed, task, key, value, name),
                                         resamples=resamples)
                 if result.n == 0:
@@ -227,25 +230,17 @@ def compare_runs(baseline: Run, new: Run, margin: float = 1.0, alpha: float = 0.
     return report
 
 
-def _error_rate_comparison(task: str, key: str, value: str, ids: Sequence[str],
-                           old: Mapping[str, SampleResult], new: Mapping[str, SampleResult],
-                           seed: int, resamples: int | None) -> Comparison | None:
+def _error_rate_comparison(task: str, key: str, value: str, paired: PairedTask,
+                           positions: np.ndarray, seed: int,
+                           resamples: int | None) -> Comparison | None:
     """Samples that errored, compared like any 0/1 metric (McNemar), so a model that starts
     failing on inputs it used to answer is a regression, not a silently smaller denominator."""
-    common = [i for i in ids if i in old and i in new]
-    if not any(old[i].error or new[i].error for i in common):
+    flags = paired.error_flags(positions)
+    if flags is None:
         return None
-    metric = Metric(ERROR_RATE, per_sample=lambda *a: None, higher_is_better=False)
-
-    def flags(records: Mapping[str, SampleResult]) -> list[SampleResult]:
-        return [replace(records[i], scores={ERROR_RATE: 1.0 if records[i].error else 0.0},
-                        error=None) for i in common]
-
-    result = compare_metric(metric, flags(old), flags(new),
-                            seed=stable_seed(seed, task, key, value, ERROR_RATE),
-                            resamples=resamples)
+    result = compare_scores(*flags, seed=stable_seed(seed, task, key, value, ERROR_RATE),
+                            resamples=resamples if resamples is not None else DEFAULT_RESAMPLES)
     return Comparison(task, key, value, ERROR_RATE, False, 100.0, result, 0)
-
 
 
 def run_compare(baseline_path: Path, new_path: Path, margin: float = 1.0, alpha: float = 0.05,
