@@ -95,7 +95,7 @@ def test_unknown_model_and_bad_model_args_are_clear(tasks: Path, capsys) -> None
     assert "does not accept sede" in capsys.readouterr().err
 
 
-def test_a_model_that_raises_loses_only_the_failing_sample(tasks: Path) -> None:
+def test_a_model_that_raises_loses_only_the_failing_sample(tasks: Path, monkeypatch) -> None:
     from healthbench.core.catalog import MODELS
     from healthbench.models.base import Model
     from healthbench.core.types import Response
@@ -108,7 +108,8 @@ def test_a_model_that_raises_loses_only_the_failing_sample(tasks: Path) -> None:
                 raise RuntimeError("CUDA error: device-side assert")
             return [Response(text="A") for _ in requests]
 
-    MODELS.register("flaky_test_model", Flaky)
+    # registered for this test only: a leftover name would be a name missing from the catalog
+    monkeypatch.setitem(MODELS._items, "flaky_test_model", Flaky)
     write_omnimed(tasks / "data", [omnimed_item(f"Images/x/{i}.png") for i in range(6)])
     assert run_cli(tasks, "--batch-size", "3", model="flaky_test_model") == 0
     rows = records(tasks)
