@@ -220,40 +220,60 @@ def test_advising_skips_what_it_cannot_open(tmp_path: Path, monkeypatch) -> None
     calls: list[tuple[int, int, int]] = []
     monkeypatch.setattr(os, "posix_fadvise",
                         lambda fd, offset, length, advice: calls.append((offset, length, advice)))
+    nul = ImageSource(path=tmp_path / "nul\0byte.png")  # os.open raises ValueError, not OSError
+    assert readahead._all_cached([nul.path, tmp_path / "absent.png"]) is False  # none opened
     monkeypatch.setattr(readahead, "_all_cached", lambda paths: False)
     sources = [ImageSource(path=tmp_path / "a.png"), ImageSource(path=tmp_path / "absent.png"),
-               ImageSource(data=b"bytes"), ImageSource(path=tmp_path),
+               ImageSource(data=b"bytes"), ImageSource(path=tmp_path), nul,
                ImageSource(path=tmp_path / "v.nii.gz")]
     readahead.advise_reading(sources, headers_only=True)
     # the files and the folder (its advice is refused by the kernel, not by us), nothing else
     assert calls == [(0, readahead.HEADER_BYTES, os.POSIX_FADV_WILLNEED)] * 3
     calls.clear()
-    readahead.advise_reading(sources)  # whole files, but not a NIfTI volume (a slice is read)
+    readahead.advise_reading(sources)  # whole files, but not a NIfTI volume
     assert calls == [(0, 0, os.POSIX_FADV_WILLNEED)] * 2
 
 
-def _drop_from_cache(path: Path) -> bool:
-    """Drop ``path`` from the page cache as the benchmark does; False where the kernel keeps it
-    anyway (tmpfs). The probe that tells starts reading the page back (the kernel's readahead
-    on a miss), so once that read has landed the file is dropped again."""
-    import sys
-    import time
+@pytest.mark.parametrize("pixels", [False, True])
+def test_an_image_path_with_a_nul_byte_costs_only_its_sample(tmp_path: Path, monkeypatch,
+                                                             pixels: bool) -> None:
+    """The hint runs (as on a cold cache) over a path no file can have; the run goes on and
+    the sample is recorded as bad input, as without the hint."""
+    import json
 
     from healthbench.data import readahead
+    from healthbench.models.baselines import RandomModel
+    from healthbench.run.evaluate import RunSpec, evaluate
+    from healthbench.run.runner import RunSettings
+    from healthbench.taskconfig.index import TaskIndex
+    from tests.helpers import omnimed_item, task_yaml, write_omnimed, write_png
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from harness_overhead import drop_from_cache
+    class Model(RandomModel):
+        needs_pixels = pixels
 
-    drop_from_cache(path)
-    if readahead._all_cached([path]):
-        return False
-    time.sleep(0.2)
-    drop_from_cache(path)
-    return True
+    monkeypatch.setattr(readahead, "_all_cached", lambda paths: False)
+    names = [f"Images/x/{i}.png" for i in range(4)] + ["Images/x/a\0b.png"]
+    base = write_omnimed(tmp_path / "data", [omnimed_item(n) for n in names], images=False)
+    for name in names[:4]:
+        write_png(base / name, seed=len(name))
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml())
+    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
+    evaluate(RunSpec(model="random", model_args={}, tasks=tasks, data_root=tmp_path / "data",
+                     output_path=tmp_path / "out", run_id="nul",
+                     settings=RunSettings(batch_size=2, progress=False)), model=Model())
+    lines = (tmp_path / "out" / "nul" / "toy" / "samples.jsonl").read_text().splitlines()
+    errors = [json.loads(line)["error"] for line in lines]
+    assert len(errors) == 5 and sum(e is None for e in errors) == 4
+    assert any(e and "null byte" in e for e in errors)
 
 
 def test_a_batch_found_in_the_page_cache_is_not_advised(tmp_path: Path, monkeypatch) -> None:
-    """The probe: cached files cost no hint; one uncached probed file gets the batch advised."""
+    """The probe: files just read are cached and cost no hint (the real kernel's answer); one
+    probed file whose read would wait gets the batch advised (that answer simulated: a real
+    uncached file is timing-dependent, as the probe itself starts reading it back)."""
+    import errno
+
     from healthbench.core.types import ImageSource
     from healthbench.data import readahead
 
@@ -263,18 +283,36 @@ def test_a_batch_found_in_the_page_cache_is_not_advised(tmp_path: Path, monkeypa
     for path in paths:
         path.write_bytes(b"x" * 100)
         path.read_bytes()
+    fd = os.open(paths[0], os.O_RDONLY)
+    try:
+        os.preadv(fd, [bytearray(1)], 0, readahead._NOWAIT)
+    except OSError as exc:  # tmpfs, for one, refuses it: every batch is advised there
+        pytest.skip(f"this file system refuses RWF_NOWAIT reads ({exc})")
+    finally:
+        os.close(fd)
     advised: list[int] = []
-    real = os.posix_fadvise
     monkeypatch.setattr(os, "posix_fadvise",
                         lambda fd, offset, length, advice: advised.append(advice))
     sources = [ImageSource(path=p) for p in paths]
     readahead.advise_reading(sources, headers_only=True)
     assert advised == []
-    monkeypatch.setattr(os, "posix_fadvise", real)
-    if not _drop_from_cache(paths[2]):  # the middle file is one of the three probed
-        pytest.skip("this file system keeps the file cached whatever the advice")
-    monkeypatch.setattr(os, "posix_fadvise",
-                        lambda fd, offset, length, advice: advised.append(advice))
+
+    opened: dict[int, Path] = {}
+    real_open, real_preadv = readahead._open, os.preadv
+
+    def tracked_open(path):
+        fd = real_open(path)
+        if fd is not None:
+            opened[fd] = Path(path)
+        return fd
+
+    def preadv(fd, buffers, offset, flags):
+        if opened.get(fd) == paths[2]:  # the middle file, one of the three probed
+            raise BlockingIOError(errno.EAGAIN, "the read would wait for the disk")
+        return real_preadv(fd, buffers, offset, flags)
+
+    monkeypatch.setattr(readahead, "_open", tracked_open)
+    monkeypatch.setattr(os, "preadv", preadv)
     readahead.advise_reading(sources, headers_only=True)
     assert advised == [os.POSIX_FADV_WILLNEED] * 5
 

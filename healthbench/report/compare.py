@@ -141,8 +141,10 @@ def _slices(block: TaskResult, paired: PairedTask) -> list[tuple[str, str, np.nd
         for i, record in enumerate(paired.base):
             for value in group_values(record, key):
                 buckets.setdefault(value, []).append(i)
+        # one value holding every sample is `overall` again: not tested twice (a count is
+        # enough: group_values names each group of a record once, and every record has one)
         if len(buckets) == 1 and len(next(iter(buckets.values()))) == len(paired):
-            continue  # one value holding every sample is `overall` again: not tested twice
+            continue
         out += [(key, value, np.asarray(members, dtype=np.intp))
                 for value, members in sorted(buckets.items())]
     return out

@@ -42,7 +42,7 @@ class PairedTask:
         self.new_errors = np.fromiter((r is not None and bool(r.error) for r in self.new),
                                       bool, n)
         self.paired = self.in_new & ~self.base_errors & ~self.new_errors
-        self._scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -62,10 +62,9 @@ class PairedTask:
 
     def scores(self, name: str, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The slice's paired scores of ``name``: kept pairs where both scores are given."""
-        base, new, _ = self._read(name)
-        x, y = base[positions], new[positions]
-        both = ~np.isnan(x) & ~np.isnan(y)  # NaN marks "no score" (stored scores are finite)
-        return x[both], y[both]
+        base, new, _, given = self._read(name)
+        kept = positions[given[positions]]
+        return base[kept], new[kept]
 
     def error_flags(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """1.0/0.0 per sample of the slice that both runs hold: did it error? None when no
@@ -87,18 +86,19 @@ class PairedTask:
         return compare_scores(x, y, seed=seed,
                               resamples=resamples if resamples is not None else DEFAULT_RESAMPLES)
 
-    def _read(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(baseline scores, new scores, baseline has the key) over kept pairs, read once."""
+    def _read(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(baseline scores, new scores, baseline has the key, both scores given) over kept
+        pairs, read once. A score that is given may be NaN (a hand-edited file): it is kept,
+        as ``compare_metric`` keeps it."""
         if name not in self._scores:
             n = len(self.ids)
-            base, new = np.full(n, np.nan), np.full(n, np.nan)
-            has = np.zeros(n, bool)
+            base, new = np.zeros(n), np.zeros(n)
+            has, given = np.zeros(n, bool), np.zeros(n, bool)
             for i in np.flatnonzero(self.paired).tolist():
                 a, b = self.base[i].scores, self.new[i].scores  # type: ignore[union-attr]
                 has[i] = name in a
                 x, y = a.get(name), b.get(name)
                 if x is not None and y is not None:
-                    base[i], new[i] = float(x), float(y)
-            self._scores[name] = (base, new, has)
+                    base[i], new[i], given[i] = float(x), float(y), True
+            self._scores[name] = (base, new, has, given)
         return self._scores[name]
-
