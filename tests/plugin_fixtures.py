@@ -171,6 +171,14 @@ def answer_for(body: dict[str, Any]) -> str:
     return f"echo:{text}|images={len(images)}"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Tests open 8+ connections at once. With socketserver's default listen backlog of 5 the
+    # kernel may drop a connection attempt and retry it a second later, past a test's timeout,
+    # so the server would never see that request.
+    request_queue_size = 128
+
+
 class ChatServer:
     """``with ChatServer(ServerBehaviour(...)) as server: server.base_url``."""
 
@@ -189,8 +197,7 @@ class ChatServer:
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
                 outer._handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                                        daemon=True)
 
