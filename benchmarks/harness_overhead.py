@@ -368,10 +368,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["sizes"].append(run_size(n, args.workdir, rss, stages, args.report, args.cache))
     result["peak_rss_mb_process"] = round(
         __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(args.out, result)
     return result
+
+
+def write_json(out: Path | None, result: dict[str, Any]) -> None:
+    """The benchmark's record as indented JSON at ``out`` (nothing when None)."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

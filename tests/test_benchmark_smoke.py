@@ -64,3 +64,19 @@ def test_mid_shape_is_the_m3_layout_at_cpu_size() -> None:
                 {"variant": "m3", "random_weights": True, "random_shape": "huge"}):
         with pytest.raises(ModelArgsError, match="random_shape"):
             create_model("healthgpt", {**bad, "device": "cpu"})
+
+
+def test_readahead_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    """benchmarks/readahead.py end to end on 120 header reads and 8 decodes: both ways of each
+    measurement give two cold and two warm timings, and the JSON is written."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import readahead
+
+    out = tmp_path / "readahead.json"
+    readahead.main(["--workdir", str(tmp_path), "--n", "120", "--decode-n", "8",
+                    "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["headers"]["n"] == 120 and record["decoding"]["n"] == 8
+    for part, ways in (("headers", ("serial", "advised")), ("decoding", ("hint off", "hint on"))):
+        for way in ways:
+            assert [len(record[part][way][c]) for c in ("cold", "warm")] == [2, 2], (part, way)

@@ -4,7 +4,8 @@ Header checks (pixel-free models) and decoding threads read images one at a time
 waiting for the disk. ``posix_fadvise(WILLNEED)`` asks the kernel to start reading a file into
 the page cache without waiting, and a disk serves hundreds of such requests at once: in a cold
 100k-image run of ``benchmarks/harness_overhead.py`` the image checks went from 10.7 s to 2.1 s,
-about what they take when every file is cached (docs/benchmarks.md). When the files are already cached the hint would only cost an
+about what they take when every file is cached (``benchmarks/readahead.py`` measures the reads
+alone; docs/benchmarks.md). When the files are already cached the hint would only cost an
 ``open`` per file, so a batch is first probed: if a few of its files are all cached (a read
 that may not wait, ``preadv(RWF_NOWAIT)``, succeeds), the batch is taken as cached and left
 alone. Where the probe is refused (tmpfs; file systems without non-blocking buffered reads)
