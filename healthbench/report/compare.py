@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from healthbench.scoring.base import Metric
-from healthbench.scoring.paired import DEFAULT_RESAMPLES, compare_scores, holm, stable_seed
+from healthbench.scoring.paired import compare_scores, holm, stable_seed
 from healthbench.report.pairing import PairedTask
 from healthbench.report.compare_report import (
     OVERALL,
@@ -241,7 +241,7 @@ def _error_rate_comparison(task: str, key: str, value: str, paired: PairedTask,
     if flags is None:
         return None
     result = compare_scores(*flags, seed=stable_seed(seed, task, key, value, ERROR_RATE),
-                            resamples=resamples if resamples is not None else DEFAULT_RESAMPLES)
+                            resamples=resamples)
     return Comparison(task, key, value, ERROR_RATE, False, 100.0, result, 0)
 
 

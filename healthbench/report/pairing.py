@@ -18,7 +18,6 @@ import numpy as np
 from healthbench.core.types import SampleResult
 from healthbench.scoring.base import Metric
 from healthbench.scoring.paired import (
-    DEFAULT_RESAMPLES,
     PairedResult,
     compare_metric,
     compare_scores,
@@ -83,8 +82,7 @@ class PairedTask:
             base, new = self.records(positions)
             return compare_metric(metric, base, new, seed=seed, resamples=resamples)
         x, y = self.scores(metric.name, positions)
-        return compare_scores(x, y, seed=seed,
-                              resamples=resamples if resamples is not None else DEFAULT_RESAMPLES)
+        return compare_scores(x, y, seed=seed, resamples=resamples)
 
     def _read(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(baseline scores, new scores, baseline has the key, both scores given) over kept

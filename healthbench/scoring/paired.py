@@ -192,8 +192,9 @@ def is_binary(values: Sequence[float]) -> bool:
 
 
 def compare_scores(baseline: Sequence[float], new: Sequence[float], seed: int = 0,
-                   resamples: int = DEFAULT_RESAMPLES) -> PairedResult:
-    """Per-sample scores of the same samples: McNemar when both are 0/1, else a paired t-test."""
+                   resamples: int | None = None) -> PairedResult:
+    """Per-sample scores of the same samples: McNemar when both are 0/1, else a paired t-test.
+    ``resamples`` of the interval: None is ``DEFAULT_RESAMPLES``."""
     base = np.asarray(baseline, dtype=np.float64)
     newer = np.asarray(new, dtype=np.float64)
     if base.shape != newer.shape:
@@ -202,7 +203,8 @@ def compare_scores(baseline: Sequence[float], new: Sequence[float], seed: int = 
     if n == 0:
         return PairedResult(PAIRED_T, 0, float("nan"), float("nan"), float("nan"),
                             (None, None), 1.0)
-    ci = paired_bootstrap_mean(base, newer, seed=seed, resamples=resamples)
+    ci = paired_bootstrap_mean(base, newer, seed=seed,
+                               resamples=DEFAULT_RESAMPLES if resamples is None else resamples)
     mean_base, mean_new = float(base.mean()), float(newer.mean())
     if is_binary(base) and is_binary(newer):
         b, c, p = mcnemar_exact(base, newer)
@@ -258,8 +260,7 @@ def compare_metric(metric: Metric, baseline: Sequence[SampleResult], new: Sequen
             continue
         base_scores.append(float(x))
         new_scores.append(float(y))
-    return compare_scores(base_scores, new_scores, seed=seed,
-                          resamples=resamples if resamples is not None else DEFAULT_RESAMPLES)
+    return compare_scores(base_scores, new_scores, seed=seed, resamples=resamples)
 
 
 # --- helpers ---------------------------------------------------------------------------------
