@@ -1,20 +1,18 @@
 """What asking the disk ahead (``healthbench.data.readahead``) saves on image reads (issue 18).
 
-Two measurements, each cold (the files dropped from the page cache, as on a first run) and warm,
-alternating the two ways twice:
+The runner's own image stage (``run.runner._prefetched``) with the hint switched off and on,
+alternating the two twice, each cold (the files dropped from the page cache, as on a first run)
+and warm:
 
-* **headers**: the first 4 KB of each image of ``harness_overhead.py``'s OmniMedVQA-layout set
-  (written there if missing), read one at a time (``serial``) or with the next batch of 256
-  requested first (``advised``, as the runner does for models that never look at pixels);
-* **decoding**: ``--decode-n`` 512×512 PNGs decoded by the runner's thread pool
-  (``run.runner._prefetched``, 4 workers, batches of 16) with the hint switched off or on.
+* **headers**: each image of ``harness_overhead.py``'s OmniMedVQA-layout set (written there if
+  missing) checked by its header, in batches of 256, as for models that never look at pixels;
+* **decoding**: ``--decode-n`` 512×512 PNGs decoded by the runner's 4 threads, batches of 16.
 
     python benchmarks/readahead.py --out benchmarks/results/readahead.json
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,57 +34,33 @@ def _timed(fn: Callable[[], Any]) -> float:
     return round(time.perf_counter() - t0, 3)
 
 
-def header_reads(paths: list[str]) -> dict[str, dict[str, list[float]]]:
-    from healthbench.data.images import HEADER_BYTES
-    from healthbench.data.readahead import advise_paths
-
-    def read(batch: list[str]) -> None:
-        for path in batch:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.read(fd, HEADER_BYTES)
-            finally:
-                os.close(fd)
-
-    def serial() -> None:
-        read(paths)
-
-    def advised() -> None:
-        batches = [paths[i:i + BATCH] for i in range(0, len(paths), BATCH)]
-        advise_paths(batches[0], HEADER_BYTES)
-        for i, batch in enumerate(batches):
-            if i + 1 < len(batches):
-                advise_paths(batches[i + 1], HEADER_BYTES)
-            read(batch)
-
-    return _alternate({"serial": serial, "advised": advised}, paths)
-
-
-def decoding(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
+def runner_reads(paths: list[str], batch: int, decode: bool) -> dict[str, dict[str, list[float]]]:
+    """The runner's own image stage (``run.runner._prefetched``: header checks inline, or
+    decoding in 4 threads) over ``paths`` in batches of ``batch``, the hint off and on."""
     from healthbench.core.types import ImageSource, Sample
     from healthbench.run import runner
 
     class Task:  # what _load_batch reads of a task
         name, output, generation, scorer, choice_template = "t", "text", None, "generate", ""
 
-    items = [runner.Pending(Sample(id=str(i), question="q", images=(ImageSource(path=p),),
+    items = [runner.Pending(Sample(id=str(i), question="q", images=(ImageSource(path=Path(p)),),
                                    options={}, target="A", meta={}), "q")
              for i, p in enumerate(paths)]
-    batches = [items[i:i + 16] for i in range(0, len(items), 16)]
+    batches = [items[i:i + batch] for i in range(0, len(items), batch)]
     real = runner.advise_reading
 
     def run(advise: Callable[..., None]) -> Callable[[], None]:
         def go() -> None:
             runner.advise_reading = advise
             try:
-                for batch in runner._prefetched(Task, batches, 4, True):  # type: ignore[arg-type]
-                    assert all(not isinstance(req, str) for _, req in batch)
+                stage = runner._prefetched(Task, batches, 4, decode)  # type: ignore[arg-type]
+                for loaded in stage:
+                    assert all(not isinstance(req, str) for _, req in loaded)
             finally:
                 runner.advise_reading = real
         return go
 
-    return _alternate({"hint off": run(lambda *a, **k: None), "hint on": run(real)},
-                      [str(p) for p in paths])
+    return _alternate({"hint off": run(lambda *a, **k: None), "hint on": run(real)}, paths)
 
 
 def _alternate(ways: dict[str, Callable[[], None]],
@@ -129,11 +103,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     images = sorted(str(p) for p in (data / "OmniMedVQA" / "Images").rglob("*.png"))
     print(f"headers of {len(images)} images", flush=True)
     result: dict[str, Any] = {"machine": machine(), "batch": BATCH,
-                              "headers": {"n": len(images), **header_reads(images)}}
+                              "headers": {"n": len(images),
+                                          **runner_reads(images, BATCH, decode=False)}}
     decoded = decode_images(args.workdir / "decode", args.decode_n)
     print(f"decoding {len(decoded)} images of {decoded[0].stat().st_size} bytes", flush=True)
     result["decoding"] = {"n": len(decoded), "bytes_each": decoded[0].stat().st_size,
-                          **decoding(decoded)}
+                          **runner_reads([str(p) for p in decoded], 16, decode=True)}
     write_json(args.out, result)
     return result
 

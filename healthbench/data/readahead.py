@@ -9,8 +9,8 @@ alone; docs/benchmarks.md). When the files are already cached the hint would onl
 ``open`` per file, so a batch is first probed: if a few of its files are all cached (a read
 that may not wait, ``preadv(RWF_NOWAIT)``, succeeds), the batch is taken as cached and left
 alone. Where the probe is refused (tmpfs; file systems without non-blocking buffered reads)
-every batch is advised. Everything here is a
-hint: it never raises, and where the calls do not exist (macOS, Windows) it does nothing.
+every batch is advised. Everything here is a hint: it never raises, and where the calls do not
+exist (macOS, Windows) it does nothing.
 """
 from __future__ import annotations
 
