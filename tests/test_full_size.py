@@ -83,7 +83,9 @@ def test_each_folder_is_resolved_once(tmp_path: Path, monkeypatch) -> None:
 
 # ---- models that never look at pixels ----------------------------------------------------------
 
-def _toy_run(tmp_path: Path, model, run_id: str) -> list[dict]:
+def _toy_run(tmp_path: Path, model, run_id: str, extra_rows: tuple[str, ...] = ()) -> list[dict]:
+    """Records of a run of ``model`` on 13 images: 10 good, one missing, one garbage, one cut
+    short; ``extra_rows``: image paths of further rows, without files (first run only)."""
     import json
 
     from healthbench.run.evaluate import RunSpec, evaluate
@@ -96,7 +98,8 @@ def _toy_run(tmp_path: Path, model, run_id: str) -> list[dict]:
         names = [f"Images/x/{i}.png" for i in range(10)] + ["Images/x/missing.png",
                                                               "Images/x/garbage.png",
                                                               "Images/x/truncated.png"]
-        base = write_omnimed(data, [omnimed_item(n) for n in names], images=False)
+        base = write_omnimed(data, [omnimed_item(n) for n in names + list(extra_rows)],
+                             images=False)
         from tests.helpers import write_png
 
         for name in names[:10]:
@@ -239,33 +242,18 @@ def test_an_image_path_with_a_nul_byte_costs_only_its_sample(tmp_path: Path, mon
                                                              pixels: bool) -> None:
     """The hint runs (as on a cold cache) over a path no file can have; the run goes on and
     the sample is recorded as bad input, as without the hint."""
-    import json
-
     from healthbench.data import readahead
     from healthbench.models.baselines import RandomModel
-    from healthbench.run.evaluate import RunSpec, evaluate
-    from healthbench.run.runner import RunSettings
-    from healthbench.taskconfig.index import TaskIndex
-    from tests.helpers import omnimed_item, task_yaml, write_omnimed, write_png
 
     class Model(RandomModel):
         needs_pixels = pixels
 
     monkeypatch.setattr(readahead, "_all_cached", lambda paths: False)
-    names = [f"Images/x/{i}.png" for i in range(4)] + ["Images/x/a\0b.png"]
-    base = write_omnimed(tmp_path / "data", [omnimed_item(n) for n in names], images=False)
-    for name in names[:4]:
-        write_png(base / name, seed=len(name))
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "toy.yaml").write_text(task_yaml())
-    tasks = TaskIndex.build([tmp_path / "tasks"], builtin=False).resolve(["toy"])
-    evaluate(RunSpec(model="random", model_args={}, tasks=tasks, data_root=tmp_path / "data",
-                     output_path=tmp_path / "out", run_id="nul",
-                     settings=RunSettings(batch_size=2, progress=False)), model=Model())
-    lines = (tmp_path / "out" / "nul" / "toy" / "samples.jsonl").read_text().splitlines()
-    errors = [json.loads(line)["error"] for line in lines]
-    assert len(errors) == 5 and sum(e is None for e in errors) == 4
-    assert any(e and "null byte" in e for e in errors)
+    records = _toy_run(tmp_path, Model(), "nul", extra_rows=("Images/x/a\0b.png",))
+    errors = [r["error"] for r in records]
+    # 10 good images, and the truncated one where only its header is checked
+    assert len(errors) == 14 and sum(e is None for e in errors) == (10 if pixels else 11)
+    assert sum(bool(e) and "null byte" in e for e in errors) == 1
 
 
 def test_a_batch_found_in_the_page_cache_is_not_advised(tmp_path: Path, monkeypatch) -> None:
